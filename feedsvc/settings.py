@@ -1,0 +1,316 @@
+"""Settings: declared once, read from TOML and the environment, validated eagerly.
+
+Each setting is one dataclass field carrying its default, its parser and its
+help text. The CLI, ``config/feedsvc.toml``, the README and the tests all
+derive from these declarations. Nothing here reads files or the environment
+at import time: ``load_settings`` is called once, at the top (CLI or
+``create_app``), and the frozen ``Settings`` is passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from feedsvc.errors import ConfigError
+
+ENV_PREFIX = "FEEDSVC_"
+CONFIG_ENV = "FEEDSVC_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config/feedsvc.toml")
+
+Parser = Callable[[object], Any]
+
+
+def _setting(default: Any, parse: Parser, help: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help})
+
+
+# -- parsers: each takes a TOML value or an environment string -------------
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value.strip()
+
+
+def _nonempty_text(value: object) -> str:
+    text = _text(value)
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _base_url(value: object) -> str:
+    url = _nonempty_text(value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an absolute http(s) URL, e.g. https://news.example.com")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    return url
+
+
+def _id_prefix(value: object) -> str:
+    prefix = _nonempty_text(value)
+    # RFC 4151: tag:authority,date:specific -- the prefix is everything before `specific`.
+    if not re.fullmatch(r"tag:[A-Za-z0-9.\-@]+,\d{4}(-\d{2}(-\d{2})?)?:", prefix):
+        raise ValueError("expected a tag URI prefix such as 'tag:news.example.com,2024:'")
+    return prefix
+
+
+def _timezone(value: object) -> str:
+    name = _nonempty_text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
+def _language(value: object) -> str:
+    code = _nonempty_text(value).lower()
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        raise ValueError("expected a BCP 47 primary language subtag such as 'en' or 'ko'")
+    return code
+
+
+def _int_range(low: int, high: int) -> Parser:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        if isinstance(value, str):
+            if not re.fullmatch(r"\s*-?\d+\s*", value):
+                raise ValueError("expected a whole number")
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError("expected a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _globs(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of glob patterns")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _store_url(value: object) -> str:
+    url = _nonempty_text(value)
+    if not re.match(r"(sqlite|postgresql)(\+\w+)?://", url):
+        raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST/DB")
+    return url
+
+
+# -- the declarations ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    title: str = _setting(
+        "feedsvc news", _nonempty_text, "Site name, used as the title of every feed."
+    )
+    description: str = _setting(
+        "News feeds by category and language.", _text, "One sentence describing the site."
+    )
+    base_url: str = _setting(
+        "http://127.0.0.1:8080",
+        _base_url,
+        "Public URL of the service. Every absolute link (self links, item pages) is built "
+        "from it, never from the request's Host header.",
+    )
+    id_prefix: str = _setting(
+        "tag:feedsvc.localhost,2024:",
+        _id_prefix,
+        "Tag URI prefix for permanent entry ids (RFC 4151). Choose once: changing it "
+        "changes every id and readers show every item again.",
+    )
+    author: str = _setting("feedsvc", _nonempty_text, "Author for items whose file names none.")
+    timezone: str = _setting(
+        "Asia/Seoul", _timezone, "IANA time zone of dates written without an offset."
+    )
+    default_language: str = _setting(
+        "en", _language, "Language of items whose language cannot be told from the text."
+    )
+    default_category: str = _setting(
+        "General", _nonempty_text, "Category of items that name none and sit at the root."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSettings:
+    path: str = _setting(
+        "content",
+        _nonempty_text,
+        "Content folder, scanned recursively (relative to the working directory).",
+    )
+    ignore: tuple[str, ...] = _setting(
+        ("*.tmp", "*.swp", "*.part", "*~", "#*#"),
+        _globs,
+        "Glob patterns of files to skip, matched against the relative path and the file "
+        "name. Hidden names (leading '.') are always skipped.",
+    )
+    max_file_bytes: int = _setting(
+        2_000_000, _int_range(1, 1 << 30), "Files larger than this are reported and skipped."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    interval_seconds: int = _setting(
+        300, _int_range(1, 7 * 86400), "Seconds between rescans of the content folder."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsSettings:
+    max_items: int = _setting(50, _int_range(1, 1000), "Most items in one feed, newest first.")
+    cache_seconds: int = _setting(
+        300, _int_range(0, 86400), "Cache-Control max-age for feeds, in seconds."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str = _setting(
+        "sqlite:///var/feedsvc.sqlite3",
+        _store_url,
+        "Where items are kept: sqlite:///RELATIVE/PATH (one file, the default) or "
+        "postgresql://USER@HOST:PORT/DB for several instances sharing one store.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = _setting("127.0.0.1", _nonempty_text, "Address `feedsvc serve` listens on.")
+    port: int = _setting(8080, _int_range(0, 65535), "Port `feedsvc serve` listens on.")
+    workers: int = _setting(
+        2,
+        _int_range(1, 64),
+        "Web worker processes of `feedsvc serve` (one per core is a good start).",
+    )
+    refresh_token: str = _setting(
+        "",
+        _text,
+        "Bearer token for POST /api/refresh. Empty disables the endpoint (403). "
+        "Prefer setting it by FEEDSVC_SERVER_REFRESH_TOKEN.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    site: SiteSettings = field(default_factory=SiteSettings)
+    content: ContentSettings = field(default_factory=ContentSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @property
+    def content_root(self) -> Path:
+        return Path(self.content.path).expanduser().absolute()
+
+
+SECTIONS: Mapping[str, type[Any]] = {
+    "site": SiteSettings,
+    "content": ContentSettings,
+    "watch": WatchSettings,
+    "feeds": FeedsSettings,
+    "store": StoreSettings,
+    "server": ServerSettings,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SettingInfo:
+    """One declared setting, for documentation and the CLI."""
+
+    section: str
+    key: str
+    default: object
+    help: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section}_{self.key}".upper()
+
+
+def declared() -> Iterator[SettingInfo]:
+    """Every setting, in declaration order."""
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            yield SettingInfo(section, f.name, f.default, f.metadata["help"])
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build ``Settings`` from a TOML file and ``FEEDSVC_<SECTION>_<KEY>`` variables.
+
+    ``path`` defaults to ``$FEEDSVC_CONFIG``, else ``config/feedsvc.toml``; the
+    default file may be absent (defaults apply), a named one may not.
+    Raises ``ConfigError`` naming the first unknown key or bad value.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or bool(env.get(CONFIG_ENV))
+    config_path = Path(path if path is not None else env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    raw: dict[str, Any] = {}
+    if config_path.exists() or explicit:
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(str(config_path), "configuration file not found") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(config_path), f"cannot read: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(config_path), f"not valid TOML: {exc}") from exc
+
+    values: dict[str, dict[str, object]] = {name: {} for name in SECTIONS}
+    for section, table in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(section, f"unknown section in {config_path}")
+        if not isinstance(table, dict):
+            raise ConfigError(section, "expected a table of settings")
+        for key, value in table.items():
+            values[section][key] = value
+
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        if section not in SECTIONS or not key:
+            raise ConfigError(name, "unknown setting in the environment")
+        values[section][key] = value
+
+    sections: dict[str, object] = {}
+    for section, cls in SECTIONS.items():
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        parsed: dict[str, object] = {}
+        for key, value in values[section].items():
+            f = known.get(key)
+            if f is None:
+                raise ConfigError(f"{section}.{key}", "unknown setting")
+            try:
+                parsed[key] = f.metadata["parse"](value)
+            except ValueError as exc:
+                raise ConfigError(f"{section}.{key}", str(exc)) from exc
+        sections[section] = cls(**parsed)
+    return Settings(**sections)  # type: ignore[arg-type]

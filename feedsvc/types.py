@@ -1,0 +1,193 @@
+"""Values handed between pipeline stages; owns no behaviour beyond tiny helpers.
+
+Data flows one way and the names say where a value is in that flow:
+
+    SourceFile (found on disk) -> RawDocument (parsed from a file)
+        -> Item (normalised) -> StoredFile (what the store remembers per file)
+
+Every value is immutable: frozen dataclasses, tuples, read-only mappings.
+Only the standard library may be imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal
+
+BodyFormat = Literal["html", "markdown", "text"]
+DocumentKind = Literal["frontmatter", "transcript", "plain"]
+
+EMPTY_META: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A regular file found under the content root, not yet read.
+
+    ``path`` is the POSIX path relative to the content root, always valid
+    UTF-8 text: bytes that are not UTF-8 in a file name are shown as
+    ``\\xNN`` escapes, so the path can be stored, logged and bound in SQL.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawDocument:
+    """What a parser made of one file, before any site rule is applied.
+
+    ``meta`` holds front matter exactly as written: every scalar is a ``str``
+    (YAML 1.1 never gets to turn ``no`` into ``False`` or ``0123`` into 83),
+    plus lists and mappings of the same; TOML front matter keeps TOML's own
+    types (str, int, float, bool, datetime, date, list, dict). Normalisation
+    coerces each field against its own schema.
+
+    ``title``, ``category``, ``summary``, ``published`` and ``updated`` are
+    what the *format itself* says (a transcript header, a plain file's first
+    heading or line); front matter never fills them. Dates may be naive
+    (local time in ``site.timezone``) or aware.
+
+    ``body_html`` is the body rendered to HTML but NOT sanitised; ``body_format``
+    says what it was written in.
+    """
+
+    path: str
+    kind: DocumentKind
+    body_html: str
+    body_format: BodyFormat
+    meta: Mapping[str, object] = field(default_factory=lambda: EMPTY_META)
+    title: str | None = None
+    category: str | None = None
+    summary: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A category as shown (``name``) and as used in URLs (``slug``)."""
+
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One normalised entry, ready for every feed format (SPEC §2).
+
+    ``id`` is the stable identity (never derived from base URL, title, mtime
+    or render time); ``guid`` is its permanent IRI as written into feeds.
+    Dates are timezone-aware; ``updated >= published``.
+    ``content_hash`` is a digest of every field above it, so "did this item
+    change?" is one comparison.
+    """
+
+    id: str
+    guid: str
+    source_path: str
+    url: str
+    title: str
+    summary: str
+    content_html: str
+    content_text: str
+    language: str
+    categories: tuple[Category, ...]
+    tags: tuple[str, ...]
+    image: str | None
+    authors: tuple[str, ...]
+    published: datetime
+    updated: datetime
+    draft: bool = False
+    content_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """What the store remembers about one source file between scans.
+
+    ``first_seen`` and ``changed_at`` are the stable dates of SPEC §2: the
+    file's modification time when it was first seen, and when its content last
+    changed. They never move unless the content does. ``error`` is the reason
+    the latest read failed (the item keeps its last good version meanwhile).
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    file_hash: str
+    item_id: str | None
+    first_seen: datetime
+    changed_at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileError:
+    """A file that could not be understood, and why (SPEC §1)."""
+
+    path: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """The outcome of one rescan (SPEC §4, ``POST /api/refresh``)."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    errors: tuple[FileError, ...] = ()
+    duration_ms: int = 0
+    started_at: datetime | None = None
+    generation: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        """One line for people: logs and ``feedsvc scan``."""
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged, {len(self.errors)} failed in {self.duration_ms} ms"
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "errors": [{"path": e.path, "error": e.error} for e in self.errors],
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FeedKey:
+    """One cell of the feed grid: ``/feeds/{language}/{category}.{fmt}``.
+
+    ``language`` and ``category`` are ``"all"`` or a language code / slug.
+    """
+
+    language: str
+    category: str
+
+    @property
+    def path_stem(self) -> str:
+        return f"{self.language}/{self.category}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """A feed that exists (it has at least one item), with its title parts."""
+
+    key: FeedKey
+    item_count: int
+    category_name: str | None = None
