@@ -1,0 +1,64 @@
+"""Files without front matter or transcript header (SPEC §1.3); owns their title rule.
+
+HTML, Markdown or plain text, told apart by the text itself:
+
+- HTML (starts with a tag, is a whole document, or has block tags at line
+  starts): title = first ``<h1>``..``<h6>``/``<title>`` text, cut from the body;
+- Markdown (a heading, fenced code, a link, strong emphasis): title = first
+  top-level heading, cut from the body; the rest rendered;
+- anything else is text: title = first non-empty line (cut from the body
+  when it stands alone, i.e. is followed by a blank line or the end), the
+  rest as ``<p>`` paragraphs split on blank lines.
+
+HTML and Markdown without a heading get ``title=None``: normalise then falls
+back to the first line or the file name (SPEC §2 "title").
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from feedsvc.parse import htmldoc, markdown
+from feedsvc.text import collapse_whitespace
+from feedsvc.types import RawDocument
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+
+
+def text_paragraphs_html(text: str) -> str:
+    """Plain text -> ``<p>`` per blank-line separated paragraph, escaped.
+
+    Line breaks inside a paragraph are kept as ``\\n`` (HTML shows a space,
+    ``content_text`` keeps the line).
+    """
+    paragraphs = [p.strip() for p in _BLANK_LINES.split(text)]
+    return "\n".join(
+        "<p>" + "\n".join(html.escape(line.strip(), quote=False) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+        if p
+    )
+
+
+def _split_text_title(text: str) -> tuple[str, str]:
+    lines = text.strip("\n").split("\n")
+    # The first non-empty line: leading blank lines were stripped, but a line
+    # of spaces may remain.
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    title = collapse_whitespace(lines[0])
+    stands_alone = len(lines) == 1 or not lines[1].strip()
+    rest = lines[1:] if stands_alone else lines
+    return title, "\n".join(rest)
+
+
+def parse_plain(path: str, text: str) -> RawDocument:
+    """A plain HTML, Markdown or text file -> RawDocument (kind ``plain``)."""
+    if htmldoc.looks_like_html(text):
+        title, body = htmldoc.split_title(text)
+        return RawDocument(path, "plain", body.strip(), "html", title=title)
+    if markdown.looks_like_markdown(text):
+        title, body = markdown.split_title(text)
+        return RawDocument(path, "plain", body, "markdown", title=title)
+    title, rest = _split_text_title(text)
+    return RawDocument(path, "plain", text_paragraphs_html(rest), "text", title=title)

@@ -1,0 +1,214 @@
+"""Broadcast transcripts (SPEC §1.2) -> RawDocument; owns their layout rules only.
+
+Layout, as in the sample ``002_ad53fbf95e7bb634.txt``::
+
+    date 2024-11-13 [News Today] N. KOREA RATIFIES TREATY WITH RUSSIA
+    입력 2024-11-13 15:42:35 수정 2024-11-13 15:43:40 News Today      (optional)
+    [LEAD]
+    Following Russian President ...
+    [REPORT]
+    ...
+
+- Section markers alone on a line (``[LEAD]``, ``[REPORT]``, any ``[WORD]``)
+  are structure: they end a paragraph and are never output as text.
+- Two or more blank lines separate paragraphs; a single blank line (or a
+  plain line break) inside a paragraph is a hard wrap, joined with a space.
+- The ``[LEAD]`` paragraphs are the summary, and also the first body paragraphs.
+- An attribution line (see ``is_attribution``) starting a paragraph makes
+  the rest of that paragraph -- or, if it stands alone, the next paragraph --
+  a quote with its source.
+
+Dates are returned naive: they are local times in ``site.timezone``, which
+normalise applies.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedsvc.errors import SourceError
+from feedsvc.text import collapse_whitespace
+from feedsvc.types import RawDocument
+
+HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+\[([^\]]+)\]\s+(.+)$")
+STAMP = re.compile(
+    r"^\s*입력\s+(\d{4}-\d{2}-\d{2})\s+(\d{1,2}:\d{2}(?::\d{2})?)"
+    r"(?:\s+수정\s+(\d{4}-\d{2}-\d{2})\s+(\d{1,2}:\d{2}(?::\d{2})?))?(?:\s+.*)?$"
+)
+MARKER = re.compile(r"^\[[^\]\n]{1,40}\]$")
+LEAD = "LEAD"
+
+# Attribution heuristic limits: a source line is short, a source name shorter.
+MAX_ATTRIBUTION_CHARS = 80
+MAX_SOURCE_SIDE_CHARS = 50
+MAX_SOURCE_SIDE_WORDS = 8
+# A trailing "Univ." / "Inc." is an abbreviation, a trailing "year." ends a sentence.
+_ABBREVIATION = re.compile(r"(?:^|\s)[A-Z][A-Za-z.]{0,5}\.$")
+_SENTENCE_END = re.compile(r"[.?!,;:…]$")
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    section: str | None
+    lines: tuple[str, ...]  # its hard-wrapped lines, each stripped
+
+    @property
+    def text(self) -> str:
+        return collapse_whitespace(" ".join(self.lines))
+
+
+def is_transcript(text: str) -> bool:
+    """Whether the first non-empty line is a transcript header."""
+    first_line = text.lstrip().partition("\n")[0]
+    return HEADER.match(first_line) is not None
+
+
+def _date(path: str, value: str, line_no: int, what: str) -> datetime:
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    raise SourceError(path, f"impossible {what} date/time {value!r} (line {line_no})")
+
+
+def _side_ok(side: str) -> bool:
+    """A name or affiliation: short, capitalised like a name, no sentence marks."""
+    words = side.split()
+    lowercase_words = sum(1 for w in words if w[0].islower())
+    return (
+        0 < len(side) <= MAX_SOURCE_SIDE_CHARS
+        and len(words) <= MAX_SOURCE_SIDE_WORDS
+        and not side[0].islower()
+        # "Minister of Foreign Affairs" passes, "The ratio of exports" does not.
+        and lowercase_words * 3 <= len(words)
+        and not any(c in side for c in '?!;:"“”')
+    )
+
+
+def is_attribution(line: str) -> bool:
+    """Whether a one-line paragraph names the source of the quote that follows.
+
+    Two forms (SPEC §1.2): ``N. Korean Central TV/`` (ends with a slash) and
+    ``Prof. Park Won-gon / Ewha Womans Univ.`` (name, spaced slash,
+    affiliation). Both sides must be short, capitalised like names (at
+    most a third of the words lowercase; caseless scripts such as Hangul
+    pass), and the line must not end like a sentence (a final ``.`` only
+    after a capitalised abbreviation such as ``Univ.``), so prose such as
+    "Prices rose 5% / year." or "Input / output is balanced." stays prose.
+    """
+    line = line.strip()
+    if not line or len(line) > MAX_ATTRIBUTION_CHARS:
+        return False
+    if line.endswith("/"):
+        source = line[:-1].strip()
+        return "/" not in source and _side_ok(source) and not _SENTENCE_END.search(source)
+    name, sep, affiliation = line.partition(" / ")
+    if not sep or "/" in affiliation or "/" in name:
+        return False
+    name, affiliation = name.strip(), affiliation.strip()
+    if not (_side_ok(name) and _side_ok(affiliation)):
+        return False
+    return not _SENTENCE_END.search(line) or _ABBREVIATION.search(line) is not None
+
+
+def _paragraphs(lines: list[str]) -> list[Paragraph]:
+    paragraphs: list[Paragraph] = []
+    section: str | None = None
+    current: list[str] = []
+    blank_run = 0
+
+    def flush() -> None:
+        if current:
+            paragraphs.append(Paragraph(section, tuple(current)))
+            current.clear()
+
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            blank_run += 1
+            continue
+        if MARKER.match(stripped):
+            flush()
+            section = collapse_whitespace(stripped[1:-1]).upper()
+        else:
+            if blank_run >= 2:
+                flush()
+            current.append(stripped)
+        blank_run = 0
+    flush()
+    return paragraphs
+
+
+def _quote_html(source: str, quote: str) -> str:
+    # HTML §4.4.4: the attribution goes outside the blockquote, in a figcaption.
+    cite = html.escape(source.rstrip("/").strip(), quote=False)
+    return (
+        f"<figure><blockquote><p>{html.escape(quote, quote=False)}</p></blockquote>"
+        f"<figcaption>— <cite>{cite}</cite></figcaption></figure>"
+    )
+
+
+def _body_html(paragraphs: list[Paragraph]) -> str:
+    """Paragraphs -> HTML; an attribution and the words after it become a quote.
+
+    The quoted words are the rest of the attribution's own paragraph (the
+    sample: attribution, one blank line, the quote) or, when the attribution
+    stands alone, the whole next paragraph.
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(paragraphs):
+        para = paragraphs[index]
+        index += 1
+        if is_attribution(para.lines[0]):
+            if len(para.lines) > 1:
+                quote = collapse_whitespace(" ".join(para.lines[1:]))
+                out.append(_quote_html(para.lines[0], quote))
+                continue
+            if index < len(paragraphs):
+                out.append(_quote_html(para.lines[0], paragraphs[index].text))
+                index += 1
+                continue
+        out.append(f"<p>{html.escape(para.text, quote=False)}</p>")
+    return "\n".join(out)
+
+
+def parse_transcript(path: str, text: str) -> RawDocument:
+    """A broadcast transcript -> RawDocument (kind ``transcript``, body ``text``)."""
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines) - 1 and not lines[index].strip():
+        index += 1
+    header = HEADER.match(lines[index])
+    if header is None:  # callers check is_transcript first
+        raise SourceError(path, "not a transcript: no 'date YYYY-MM-DD [Category] Title' line")
+    published = _date(path, header.group(1), index + 1, "header")
+    updated: datetime | None = None
+    category = collapse_whitespace(header.group(2)) or None
+    title = collapse_whitespace(header.group(3))
+    index += 1
+    probe = index
+    while probe < len(lines) and not lines[probe].strip():
+        probe += 1
+    if probe < len(lines) and (stamp := STAMP.match(lines[probe])):
+        published = _date(path, f"{stamp.group(1)} {stamp.group(2)}", probe + 1, "입력")
+        if stamp.group(3):
+            updated = _date(path, f"{stamp.group(3)} {stamp.group(4)}", probe + 1, "수정")
+        index = probe + 1
+    paragraphs = _paragraphs(lines[index:])
+    lead = [p.text for p in paragraphs if p.section == LEAD]
+    return RawDocument(
+        path=path,
+        kind="transcript",
+        body_html=_body_html(paragraphs),
+        body_format="text",
+        title=title,
+        category=category,
+        summary=" ".join(lead) or None,
+        published=published,
+        updated=updated,
+    )
