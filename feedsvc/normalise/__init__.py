@@ -1,0 +1,226 @@
+"""RawDocument -> Item: every rule of SPEC §2 in one place; owns no parsing, storage or rendering.
+
+Each field takes its value from the first source that yields one, in the
+order of the SPEC §2 table: front matter, then what the format itself says
+(``RawDocument.title`` etc.), then the body, then the path, then the site's
+defaults. Front-matter values are coerced in ``fields``; HTML is handled only
+in ``html``. Time is passed in (``first_seen``, ``changed_at``), never read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from datetime import date, datetime
+from pathlib import PurePosixPath
+from zoneinfo import ZoneInfo
+
+from feedsvc.normalise.fields import Meta, localise, plain_text
+from feedsvc.normalise.html import BodyFacts, extract, sanitise
+from feedsvc.normalise.language import InvalidLanguageTag, detect, primary_subtag
+from feedsvc.normalise.slug import categories_from_names
+from feedsvc.normalise.summary import SUMMARY_LIMIT, cut
+from feedsvc.normalise.urls import absolute_http_url, guid_for, id_from_path, item_page_url
+from feedsvc.settings import SiteSettings
+from feedsvc.text import collapse_whitespace, xml_safe
+from feedsvc.types import Category, Item, RawDocument
+
+__all__ = ["RULES_VERSION", "content_hash", "normalise", "site_digest"]
+
+# Bump when a rule here changes the Items it makes: it is part of
+# ``site_digest``, so the pipeline re-normalises every file once.
+RULES_VERSION = 1
+
+# An author's own excerpt is kept whole up to this length (it is their
+# wording); only a derived first paragraph is cut near SUMMARY_LIMIT.
+EXPLICIT_SUMMARY_LIMIT = 1000
+
+# A title taken from the body's first line is cut like a summary, but shorter.
+TITLE_LIMIT = 200
+
+_FILE_NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+
+def normalise(
+    raw: RawDocument, site: SiteSettings, *, first_seen: datetime, changed_at: datetime
+) -> Item:
+    """The Item for ``raw`` under ``site`` (SPEC §2).
+
+    ``first_seen``: the file's modification time when first seen (stored by the
+    pipeline so it never moves); ``changed_at``: when its content last changed.
+    Raises ``SourceError(raw.path, reason)`` for an unusable front-matter value.
+    Deterministic: the same arguments always give an equal Item.
+    """
+    meta = Meta(raw.path, raw.meta)
+    zone = ZoneInfo(site.timezone)
+
+    item_id = meta.identifier("id", "guid") or xml_safe(id_from_path(raw.path))
+    url = _item_url(meta, item_id, site)
+    content_html = sanitise(raw.body_html, url)
+    body = extract(content_html)
+    title = _title(meta, raw, body)
+    summary = _summary(meta, raw, body)
+    published = _published(meta, raw, zone) or localise(first_seen, zone)
+    updated = meta.date("updated", "lastmod", "modified", zone=zone)
+    if updated is None and raw.updated is not None:
+        updated = localise(raw.updated, zone)
+    if updated is None:
+        updated = localise(changed_at, zone)
+
+    item = Item(
+        id=item_id,
+        guid=guid_for(item_id, site.id_prefix),
+        source_path=raw.path,
+        url=url,
+        title=title,
+        summary=summary,
+        content_html=content_html,
+        content_text=body.text,
+        language=_language(meta, title, summary, body.text, site),
+        categories=_categories(meta, raw, site),
+        tags=meta.names("tags") or (),
+        image=_image(meta, url, body),
+        authors=meta.authors("author", "authors") or (collapse_whitespace(xml_safe(site.author)),),
+        published=published,
+        # SPEC §2: updated is never before published.
+        updated=max(updated, published),
+        draft=_draft(meta),
+    )
+    return dataclasses.replace(item, content_hash=content_hash(item))
+
+
+def _item_url(meta: Meta, item_id: str, site: SiteSettings) -> str:
+    declared = meta.text("url", "link", "permalink")
+    if declared is not None:
+        absolute = absolute_http_url(xml_safe(declared))
+        if absolute is not None:
+            return absolute
+    return item_page_url(item_id, site.base_url)
+
+
+def _title(meta: Meta, raw: RawDocument, body: BodyFacts) -> str:
+    # Written text (front matter, the format's own header) may carry entities
+    # or stray tags; text from the body was decoded by the HTML parser already
+    # and must not be decoded twice ("&amp;lt;" is the literal text "&lt;").
+    for written in (meta.text("title"), raw.title):
+        title = plain_text(written) if written is not None else ""
+        if title:
+            return title
+    first_line = next((line for line in body.text.splitlines() if line.strip()), None)
+    from_body = (
+        body.first_heading,
+        cut(collapse_whitespace(first_line), TITLE_LIMIT) if first_line else None,  # may be long
+        PurePosixPath(raw.path).stem,
+        raw.path,
+    )
+    for candidate in from_body:
+        title = collapse_whitespace(xml_safe(candidate)) if candidate is not None else ""
+        if title:
+            return title
+    return "untitled"  # only for an empty path, which discover never yields
+
+
+def _summary(meta: Meta, raw: RawDocument, body: BodyFacts) -> str:
+    for written in (meta.text("excerpt", "summary", "description"), raw.summary):
+        text = plain_text(written) if written is not None else ""
+        if text:
+            return cut(text, EXPLICIT_SUMMARY_LIMIT)
+    # Already decoded text (see _title): only tidied, then cut (SPEC §2 summary).
+    return cut(collapse_whitespace(body.first_paragraph or ""), SUMMARY_LIMIT)
+
+
+def _language(meta: Meta, title: str, summary: str, text: str, site: SiteSettings) -> str:
+    found = meta.first("lang", "language")
+    if found is not None:
+        key, value = found
+        if not isinstance(value, str):
+            raise meta.error(key, f"expected a language tag such as 'ko', got {value!r}")
+        try:
+            declared = primary_subtag(value)
+        except InvalidLanguageTag:
+            raise meta.error(
+                key, f"{value!r} is not a BCP 47 language tag such as 'ko' or 'en-US'"
+            ) from None
+        if declared is not None:
+            return declared
+    return detect(f"{title}\n{summary}\n{text}") or site.default_language
+
+
+def _categories(meta: Meta, raw: RawDocument, site: SiteSettings) -> tuple[Category, ...]:
+    folders = PurePosixPath(raw.path).parts[:-1]
+    sources = (
+        meta.names("categories") or meta.names("category"),
+        (raw.category,) if raw.category else None,
+        folders[:1] or None,
+        (site.default_category,),
+    )
+    for names in sources:
+        if names:
+            categories = categories_from_names(names)
+            if categories:  # a source of only punctuation yields nothing: try the next
+                return categories
+    return ()
+
+
+def _image(meta: Meta, url: str, body: BodyFacts) -> str | None:
+    declared = meta.text("image", "cover", "thumbnail")
+    if declared is not None:
+        absolute = absolute_http_url(xml_safe(declared), url)
+        if absolute is not None:
+            return absolute
+    return body.first_image
+
+
+def _published(meta: Meta, raw: RawDocument, zone: ZoneInfo) -> datetime | None:
+    # `published: false` is the draft flag, not a date (SPEC §2 draft).
+    declared = meta.date("date", "published", "pubDate", zone=zone, skip_flags=True)
+    if declared is not None:
+        return declared
+    if raw.published is not None:
+        return localise(raw.published, zone)
+    for match in _FILE_NAME_DATE.finditer(PurePosixPath(raw.path).name):
+        try:
+            day = date(*(int(part) for part in match.groups()))
+        except ValueError:
+            continue  # 2024-13-45 in a file name is not a date: look further
+        return localise(datetime(day.year, day.month, day.day), zone)
+    return None
+
+
+def _draft(meta: Meta) -> bool:
+    # SPEC §2: `draft: true` or `published: false`. A `published` date is no flag.
+    return bool(meta.flag("draft")) or meta.flag_if_boolean("published") is False
+
+
+def content_hash(item: Item) -> str:
+    """blake2b of a canonical JSON of every field but ``content_hash`` itself."""
+    fields = dataclasses.asdict(item)
+    fields.pop("content_hash")
+    payload = json.dumps(
+        fields, default=_json_default, sort_keys=True, ensure_ascii=True, allow_nan=False
+    )
+    return hashlib.blake2b(payload.encode("ascii"), digest_size=20).hexdigest()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not serialisable: {type(value).__name__}")
+
+
+def site_digest(site: SiteSettings) -> str:
+    """A stable hash of the site settings that shape Items (and of RULES_VERSION):
+    when it changes, the pipeline re-normalises every file."""
+    shaping = {
+        "rules": RULES_VERSION,
+        "base_url": site.base_url,
+        "id_prefix": site.id_prefix,
+        "author": site.author,
+        "timezone": site.timezone,
+        "default_language": site.default_language,
+        "default_category": site.default_category,
+    }
+    payload = json.dumps(shaping, sort_keys=True, ensure_ascii=True)
+    return hashlib.blake2b(payload.encode("ascii"), digest_size=20).hexdigest()
