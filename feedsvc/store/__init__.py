@@ -1,0 +1,145 @@
+"""The store: what feedsvc keeps between scans, behind one narrow interface.
+
+Owns persistence only. It does not parse, normalise or render; it does not
+know where content comes from. SQL never leaves this package. Open a store
+with ``open_store(url)``; SQLite and PostgreSQL differ only inside ``backend.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from feedsvc.types import FeedInfo, FeedKey, Item, ScanReport, StoredFile
+
+
+@dataclass(frozen=True, slots=True)
+class ScanChanges:
+    """Everything one scan asks the store to change, applied atomically.
+
+    ``files``: fingerprint rows to insert or replace (new, changed, touched or
+    newly failing files). ``items``: items to insert or replace, keyed by id.
+    ``removed_paths``: files that are gone; their file rows and every item whose
+    ``source_path`` is one of them leave. ``removed_items``: further item ids to
+    delete (a file whose front-matter id changed).
+    """
+
+    files: tuple[StoredFile, ...] = ()
+    items: tuple[Item, ...] = ()
+    removed_paths: tuple[str, ...] = ()
+    removed_items: tuple[str, ...] = ()
+    settings_digest: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.files
+            or self.items
+            or self.removed_paths
+            or self.removed_items
+            or self.settings_digest is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanState:
+    """The last finished scan as every process sees it (for /api/status)."""
+
+    report: ScanReport
+    finished_at: datetime
+    scans_total: int = 0  # every scan this store has recorded, for /metrics
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFailure:
+    """The last scan that failed as a whole (content folder gone, store refused).
+
+    ``reason`` is safe to show anyone: no absolute path, URL or password.
+    Cleared by the next scan that finishes (``record_scan``).
+    """
+
+    reason: str
+    failed_at: datetime
+
+
+class Store(Protocol):
+    """Contract of every store.
+
+    - ``apply`` runs in ONE transaction: after a crash or kill the store holds
+      either all of a scan's changes or none. An empty ``ScanChanges`` writes
+      nothing at all. The generation moves only when an item row (or the set
+      of items) changes, so feeds and their ETags move only with content.
+    - Reads never see a half-applied scan.
+    - ``scan_lock`` excludes other scans across threads, processes and (for
+      PostgreSQL) hosts; a killed holder never leaves a stale lock.
+    """
+
+    def files(self) -> Mapping[str, StoredFile]:
+        """Every known source file by relative path."""
+        ...
+
+    def settings_digest(self) -> str | None:
+        """Digest of the site settings the stored items were normalised with."""
+        ...
+
+    def apply(self, changes: ScanChanges) -> int:
+        """Apply a scan's changes atomically; return the (possibly new) generation."""
+        ...
+
+    def generation(self) -> int:
+        """A number that moves whenever the items change; cheap to call."""
+        ...
+
+    def item(self, item_id: str) -> Item | None:
+        """One item by id (drafts included), or None."""
+        ...
+
+    def feeds(self) -> tuple[FeedInfo, ...]:
+        """Every grid cell with at least one non-draft item, sorted by key.
+
+        Includes ``all/all``, ``all/{slug}``, ``{lang}/all`` and
+        ``{lang}/{slug}``; ``category_name`` is the display name for slugs.
+        """
+        ...
+
+    def items_for(self, key: FeedKey, limit: int) -> tuple[Item, ...]:
+        """Non-draft items of one grid cell, newest published first, then by id."""
+        ...
+
+    def record_scan(self, state: ScanState) -> None:
+        """Remember the last finished scan (one row, overwritten); clears the failure."""
+        ...
+
+    def last_scan(self) -> ScanState | None: ...
+
+    def record_failure(self, failure: ScanFailure) -> None:
+        """Remember that a scan failed as a whole, until the next one finishes."""
+        ...
+
+    def last_failure(self) -> ScanFailure | None:
+        """The failure recorded since the last finished scan, if any."""
+        ...
+
+    def scan_lock(self, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the global scan lock; yields False if ``wait`` is False and it is taken."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """Open (and create or migrate) the store at ``url``."""
+    # Imported here: sql.py imports this module (ScanChanges, ScanState).
+    from feedsvc.store.sql import SqlStore
+
+    return SqlStore(url)
+
+
+__all__ = ["ScanChanges", "ScanFailure", "ScanState", "Store", "open_store"]

@@ -1,0 +1,166 @@
+"""What differs between SQLite and PostgreSQL, and nothing else; the store queries live in sql.py.
+
+A ``Backend`` says how a URL becomes an engine (driver, pragmas, how a
+transaction starts), which dialect's ``INSERT ... ON CONFLICT`` upserts, how
+the hot-path read skips transaction round trips, and which scan lock is taken
+(``lock.py``). ``sql.py`` uses only this interface, never a dialect name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+
+from feedsvc.errors import StoreError
+from feedsvc.store import lock as locks
+
+Options = Mapping[str, Any]
+
+_BUSY_TIMEOUT_S = 10
+_BEGIN = "feedsvc_begin"  # SQLite execution option: how our own BEGIN is issued
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One database product: its engine and the few things done differently on it."""
+
+    name: str
+    engine: sa.Engine
+    insert: Callable[[sa.Table], sqlite.Insert | postgresql.Insert]
+    scan_lock: Callable[[bool], AbstractContextManager[bool]]
+    write_options: Options  # a transaction that will write
+    snapshot_options: Options  # several reads that must agree
+    single_options: Options  # one SELECT: no transaction round trips
+    # One pre-compiled SELECT on a raw pooled DBAPI connection: the hot path.
+    fast_scalar: Callable[[PoolProxiedConnection, str], Any]
+    setup_lock: Callable[[sa.Connection], None] = lambda _conn: None
+    extra_engines: tuple[sa.Engine, ...] = field(default=())
+
+    def upsert(self, table: sa.Table, keys: Sequence[str]) -> sa.Executable:
+        """INSERT, or on a key conflict overwrite every other column."""
+        ins = self.insert(table)
+        update = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
+        return ins.on_conflict_do_update(index_elements=list(keys), set_=update)
+
+
+def open_backend(url_text: str) -> Backend:
+    try:
+        url = sa.make_url(url_text)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError("store.url is not a valid database URL") from exc
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_backend(url)
+    if url.get_backend_name() in ("postgresql", "postgres"):
+        return _postgresql_backend(url)
+    raise StoreError(
+        f"unsupported store backend {url.get_backend_name()!r}: use sqlite or postgresql"
+    )
+
+
+def _sqlite_backend(url: sa.URL) -> Backend:
+    if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
+        # Each pooled connection would see its own empty database.
+        raise StoreError("an in-memory SQLite store is not supported: give a file path")
+    # Resolve once, now: a later chdir must not move the store or its lock.
+    db = Path(url.database).expanduser().absolute()
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store directory: {exc.strerror}") from exc
+    engine = sa.create_engine(
+        url.set(drivername="sqlite+pysqlite", database=str(db)),
+        connect_args={"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+    sa.event.listen(engine, "connect", _sqlite_on_connect)
+    sa.event.listen(engine, "begin", _sqlite_on_begin)
+    lock_path = db.with_name(db.name + ".scanlock")
+    return Backend(
+        name="sqlite",
+        engine=engine,
+        insert=sqlite.insert,
+        scan_lock=partial(locks.file_lock, lock_path),
+        # IMMEDIATE takes the write lock up front: two deferred writers that
+        # both read first would deadlock on the lock upgrade (SQLITE_BUSY).
+        write_options={_BEGIN: "IMMEDIATE"},
+        snapshot_options={_BEGIN: "DEFERRED"},
+        single_options={_BEGIN: None},
+        fast_scalar=_sqlite_fast_scalar,
+    )
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    # The driver's own implicit BEGIN is turned off; _sqlite_on_begin issues ours.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    for pragma in (
+        f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}",
+        "PRAGMA journal_mode = WAL",  # readers never block the scan's writer
+        "PRAGMA synchronous = NORMAL",  # durable enough in WAL, and no fsync per commit
+        "PRAGMA foreign_keys = ON",
+    ):
+        cur.execute(pragma)
+    cur.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN, "DEFERRED")
+    if mode == "IMMEDIATE":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif mode is not None:
+        conn.exec_driver_sql("BEGIN")
+    # mode None: one statement in SQLite's autocommit mode, atomic by itself.
+
+
+def _sqlite_fast_scalar(conn: PoolProxiedConnection, sql: str) -> Any:
+    # isolation_level None (see _sqlite_on_connect): the SELECT runs alone, no BEGIN.
+    cur = conn.cursor()
+    try:
+        cur.execute(sql)
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    return None if row is None else row[0]
+
+
+def _postgresql_fast_scalar(conn: PoolProxiedConnection, sql: str) -> Any:
+    # Autocommit for this one statement: one round trip instead of three
+    # (BEGIN, SELECT, the pool's ROLLBACK). Restored before the connection
+    # goes back to the pool, where SQLAlchemy expects transactions.
+    driver = conn.driver_connection
+    assert driver is not None
+    driver.autocommit = True
+    try:
+        return _sqlite_fast_scalar(conn, sql)  # plain DB-API from here on
+    finally:
+        driver.autocommit = False
+
+
+def _postgresql_backend(url: sa.URL) -> Backend:
+    # psycopg 3 whatever the URL names: plain postgresql:// would pick psycopg2.
+    url = url.set(drivername="postgresql+psycopg")
+    engine = sa.create_engine(url, pool_size=8, max_overflow=16)
+    # The lock needs its own session that ends when the lock ends: no pool.
+    lock_engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    return Backend(
+        name="postgresql",
+        engine=engine,
+        insert=postgresql.insert,
+        scan_lock=partial(locks.advisory_lock, lock_engine),
+        write_options={},
+        snapshot_options={"isolation_level": "REPEATABLE READ"},
+        single_options={"isolation_level": "AUTOCOMMIT"},
+        fast_scalar=_postgresql_fast_scalar,
+        setup_lock=locks.lock_schema_setup,
+        extra_engines=(lock_engine,),
+    )

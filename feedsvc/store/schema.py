@@ -1,0 +1,366 @@
+"""The store's tables and the codec between rows and feedsvc values; owns no connections.
+
+Everything here is dialect-neutral SQLAlchemy Core: the same ``MetaData``
+creates the schema on SQLite and on PostgreSQL. ``sql.py`` runs the queries.
+
+Dates are kept as ISO-8601 text *with their offset* (``2024-11-13T15:42:35+09:00``)
+because feeds print them as written: a timestamptz column would hand back UTC
+and lose the +09:00. Ordering uses a separate UTC key column whose text sorts
+in time order (``published_key``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from feedsvc.errors import StoreError
+from feedsvc.store import ScanFailure
+from feedsvc.types import Category, FeedInfo, FeedKey, FileError, Item, ScanReport, StoredFile
+
+# Bump when a table or the JSON layout changes, and teach ``sql.py`` to migrate.
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+# Key/value rows: schema_version, generation, settings_digest, and FAILURE_KEY
+# while the last scan failed as a whole.
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("file_hash", sa.Text, nullable=False),
+    sa.Column("item_id", sa.Text, nullable=True),
+    sa.Column("first_seen", sa.Text, nullable=False),
+    sa.Column("changed_at", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("source_path", sa.Text, nullable=False, index=True),
+    sa.Column("language", sa.Text, nullable=False),
+    sa.Column("published", sa.Text, nullable=False),  # ISO with its own offset
+    sa.Column("published_key", sa.Text, nullable=False),  # UTC, sortable: see sort_key()
+    sa.Column("draft", sa.Boolean, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # the whole Item as JSON
+    # Both indexes match ORDER BY published_key DESC, id ASC exactly, so a
+    # feed of 50 is an index range scan that stops after 50 rows.
+    sa.Index("ix_items_feed", "draft", sa.desc("published_key"), "id"),
+    sa.Index("ix_items_language_feed", "language", "draft", sa.desc("published_key"), "id"),
+)
+
+# One row per (item, category slug). language, draft and published_key are
+# copied from the item (rewritten with it) so category feeds and their counts
+# are served from this table's indexes alone, without sorting a join.
+item_categories = sa.Table(
+    "item_categories",
+    metadata,
+    sa.Column(
+        "item_id",
+        sa.Text,
+        sa.ForeignKey("items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("language", sa.Text, nullable=False),
+    sa.Column("draft", sa.Boolean, nullable=False),
+    sa.Column("published_key", sa.Text, nullable=False),
+    sa.Index("ix_item_categories_feed", "slug", "draft", sa.desc("published_key"), "item_id"),
+    sa.Index(
+        "ix_item_categories_language_feed",
+        "slug",
+        "language",
+        "draft",
+        sa.desc("published_key"),
+        "item_id",
+    ),
+    # Covers feeds()' GROUP BY: counts per cell and per display name.
+    sa.Index("ix_item_categories_names", "slug", "name", "language", "draft"),
+)
+
+# A single row (id = 1): the last finished scan, for every process to see.
+scan_state = sa.Table(
+    "scan_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Column("finished_at", sa.Text, nullable=False),
+)
+
+
+# --- setup -------------------------------------------------------------------------------
+
+
+def stored_version(conn: sa.Connection) -> int | None:
+    """The schema version recorded in the store, or None for an empty database."""
+    if not sa.inspect(conn).has_table("meta"):
+        return None
+    q = sa.select(meta.c.value).where(meta.c.key == "schema_version")
+    value = conn.execute(q).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def create(conn: sa.Connection, insert: Callable[[sa.Table], Any]) -> None:
+    """Create missing tables and seed ``meta``, inside the caller's write transaction.
+
+    ``insert`` is the dialect's own ``insert`` (it has ``on_conflict_do_nothing``).
+    Refuses a store written by a newer feedsvc rather than corrupt it.
+    """
+    version = stored_version(conn)  # re-read: another process may have created it
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store schema version {version} is newer than this feedsvc supports"
+            f" ({SCHEMA_VERSION}); upgrade feedsvc"
+        )
+    if version is not None and version < SCHEMA_VERSION:
+        raise StoreError(f"store schema version {version} is unknown; no migration exists")
+    metadata.create_all(conn)
+    seed = insert(meta).on_conflict_do_nothing(index_elements=["key"])
+    conn.execute(
+        seed,
+        [
+            {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+            {"key": "generation", "value": "0"},
+        ],
+    )
+
+
+# --- dates ---------------------------------------------------------------------------------
+
+
+def dump_dt(value: datetime) -> str:
+    """ISO-8601 with the value's own offset; refuses naive datetimes (a caller bug)."""
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime cannot be stored: {value!r}")
+    return value.isoformat()
+
+
+def load_dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def sort_key(value: datetime) -> str:
+    """Fixed-width UTC text that sorts in time order: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``.
+
+    Built by hand: ``strftime('%Y')`` does not zero-pad years before 1000.
+    """
+    u = value.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T"
+        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+    )
+
+
+def _dumps(value: object) -> str:
+    # allow_nan=False: NaN/Infinity are not JSON (PITFALLS "JSON").
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+# --- items ---------------------------------------------------------------------------------
+
+
+def item_row(item: Item) -> dict[str, Any]:
+    """The ``items`` row for one item (JSON encoded once, here)."""
+    data = _dumps(
+        {
+            "id": item.id,
+            "guid": item.guid,
+            "source_path": item.source_path,
+            "url": item.url,
+            "title": item.title,
+            "summary": item.summary,
+            "content_html": item.content_html,
+            "content_text": item.content_text,
+            "language": item.language,
+            "categories": [{"name": c.name, "slug": c.slug} for c in item.categories],
+            "tags": list(item.tags),
+            "image": item.image,
+            "authors": list(item.authors),
+            "published": dump_dt(item.published),
+            "updated": dump_dt(item.updated),
+            "draft": item.draft,
+            "content_hash": item.content_hash,
+        }
+    )
+    # The store's change key. An item without a content_hash still gets one,
+    # so "write only when the hash differs" never hides a real change.
+    digest = item.content_hash or "data:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return {
+        "id": item.id,
+        "source_path": item.source_path,
+        "language": item.language,
+        "published": dump_dt(item.published),
+        "published_key": sort_key(item.published),
+        "draft": item.draft,
+        "content_hash": digest,
+        "data": data,
+    }
+
+
+def category_rows(item: Item, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``item_categories`` rows; a slug repeated in one item counts once (first name wins)."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for position, cat in enumerate(item.categories):
+        if cat.slug in seen:
+            continue
+        seen.add(cat.slug)
+        out.append(
+            {
+                "item_id": item.id,
+                "slug": cat.slug,
+                "name": cat.name,
+                "position": position,
+                "language": row["language"],
+                "draft": row["draft"],
+                "published_key": row["published_key"],
+            }
+        )
+    return out
+
+
+def load_item(data: str) -> Item:
+    d = json.loads(data)
+    return Item(
+        id=d["id"],
+        guid=d["guid"],
+        source_path=d["source_path"],
+        url=d["url"],
+        title=d["title"],
+        summary=d["summary"],
+        content_html=d["content_html"],
+        content_text=d["content_text"],
+        language=d["language"],
+        categories=tuple(Category(name=c["name"], slug=c["slug"]) for c in d["categories"]),
+        tags=tuple(d["tags"]),
+        image=d["image"],
+        authors=tuple(d["authors"]),
+        published=load_dt(d["published"]),
+        updated=load_dt(d["updated"]),
+        draft=bool(d["draft"]),
+        content_hash=d["content_hash"],
+    )
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+
+def feed_infos(
+    langs: Iterable[tuple[str, int]], cats: Iterable[tuple[str, str, str, int]]
+) -> tuple[FeedInfo, ...]:
+    """Fold grouped non-draft counts into grid cells, sorted with ``all`` first.
+
+    ``langs``: (language, items); ``cats``: (slug, display name, language,
+    items). An item has one row per slug, so summing a slug's rows counts
+    each of its items once.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for lang, n in langs:
+        counts[lang, "all"] = n
+        counts["all", "all"] = counts.get(("all", "all"), 0) + n
+    names: dict[str, dict[str, int]] = {}
+    for slug, name, lang, n in cats:
+        counts[lang, slug] = counts.get((lang, slug), 0) + n
+        counts["all", slug] = counts.get(("all", slug), 0) + n
+        per_slug = names.setdefault(slug, {})
+        per_slug[name] = per_slug.get(name, 0) + n
+    # The most common display name of a slug; ties go to the smallest name.
+    best = {slug: min(ns, key=lambda name: (-ns[name], name)) for slug, ns in names.items()}
+    keys = sorted(counts, key=lambda k: (k[0] != "all", k[0], k[1] != "all", k[1]))
+    return tuple(
+        FeedInfo(
+            key=FeedKey(language=lang, category=cat),
+            item_count=counts[lang, cat],
+            category_name=None if cat == "all" else best[cat],
+        )
+        for lang, cat in keys
+    )
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def file_row(f: StoredFile) -> dict[str, Any]:
+    return {
+        "path": f.path,
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "file_hash": f.file_hash,
+        "item_id": f.item_id,
+        "first_seen": dump_dt(f.first_seen),
+        "changed_at": dump_dt(f.changed_at),
+        "error": f.error,
+    }
+
+
+def load_file(row: sa.Row[Any]) -> StoredFile:
+    return StoredFile(
+        path=row.path,
+        size=row.size,
+        mtime_ns=row.mtime_ns,
+        file_hash=row.file_hash,
+        item_id=row.item_id,
+        first_seen=load_dt(row.first_seen),
+        changed_at=load_dt(row.changed_at),
+        error=row.error,
+    )
+
+
+# --- scan failures -------------------------------------------------------------------------
+
+FAILURE_KEY = "scan_failure"
+SCANS_KEY = "scans_total"
+
+
+def dump_failure(failure: ScanFailure) -> str:
+    return _dumps({"reason": failure.reason, "failed_at": dump_dt(failure.failed_at)})
+
+
+def load_failure(text: str) -> ScanFailure:
+    d = json.loads(text)
+    return ScanFailure(reason=str(d["reason"]), failed_at=load_dt(d["failed_at"]))
+
+
+# --- scan reports --------------------------------------------------------------------------
+
+
+def dump_report(report: ScanReport) -> str:
+    body = report.as_json()
+    body["started_at"] = None if report.started_at is None else dump_dt(report.started_at)
+    body["generation"] = report.generation
+    return _dumps(body)
+
+
+def load_report(text: str) -> ScanReport:
+    d = json.loads(text)
+    started = d.get("started_at")
+    return ScanReport(
+        added=d["added"],
+        updated=d["updated"],
+        removed=d["removed"],
+        unchanged=d["unchanged"],
+        errors=tuple(FileError(path=e["path"], error=e["error"]) for e in d["errors"]),
+        duration_ms=d["duration_ms"],
+        started_at=None if started is None else load_dt(started),
+        generation=d.get("generation", 0),
+    )
