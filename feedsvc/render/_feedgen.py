@@ -1,0 +1,244 @@
+"""One adapter over feedgen for RSS and Atom: owns feedgen's quirks, not field choices.
+
+feedgen 1.0 is convenient but has traps (PITFALLS.md, "feedgen"), each fixed
+here once so that ``rss.py`` and ``atom.py`` only say which value goes where:
+
+- ``add_entry()`` prepends: entries are always appended, in ``doc.items`` order.
+- ``lastBuildDate`` / feed ``updated`` / entry ``updated`` default to now():
+  every date is set from the data (``_common.feed_updated``).
+- RFC 822 dates go through ``feedgen.util.formatRFC2822``, which switches the
+  *process-wide* locale to C and back on every call (a race with any other
+  thread): we never hand feedgen an RSS date and write ``pubDate`` and
+  ``lastBuildDate`` ourselves with ``email.utils`` (locale-free).
+- ``<generator>`` carries the library version: ours is a bare "feedsvc".
+- The RSS channel ``<link>`` is the href of the *last* ``link()`` call: the
+  self link goes first, the home page last.
+- Atom entry links lose ``rel`` and ``type`` (``FeedEntry.atom_entry`` shadows
+  its loop variable), so an enclosure becomes a second "alternate" link, which
+  RFC 4287 §4.1.2 forbids: ``entry_link`` writes Atom entry links itself.
+- ``link(rel="enclosure")`` invents ``length="0"`` in RSS, which the W3C
+  validator rejects: ``entry_link`` refuses it. ``content(type="CDATA")``
+  writes invalid Atom and raises on ``]]>``: format modules never use it.
+- Errors surface only in ``rss_str()``/``atom_str()``, for the whole feed.
+  Callers pass ``xml_safe`` text and never-empty titles so it cannot happen;
+  should it still, ``to_bytes`` drops the offending entries (logged) instead
+  of losing the feed.
+
+Extra markup feedgen cannot express (per-entry ``xml:lang``, Dublin Core,
+Media RSS) is added through feedgen's own extension hook, on the lxml tree
+feedgen builds, before it serialises: no second parse, same determinism.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any, Literal
+
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+
+from feedsvc.render import FeedDocument
+from feedsvc.render._common import GENERATOR, feed_updated, line, moment, text, title, uri
+
+log = logging.getLogger(__name__)
+
+Flavour = Literal["rss", "atom"]
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+_EXTENSION = "feedsvc"  # the attribute feedgen gives our extension on feeds and entries
+# feedgen keeps lastBuildDate in a name-mangled attribute that defaults to now()
+# and has no public way to unset it. Coupled to feedgen 1.x (pinned <2); the
+# guard in FeedBuilder raises loudly if a release renames it.
+_RSS_LAST_BUILD = "_FeedGenerator__rss_lastBuildDate"
+
+# An lxml element of feedgen's tree (lxml ships no type stubs; feedgen none either).
+Element = Any
+# (qualified tag, text, attributes) of one element added after feedgen's own.
+_Extra = tuple[str, str | None, dict[str, str]]
+
+
+def rfc822(value: datetime) -> str:
+    """RSS 2.0 date (RFC 822 as updated by RFC 1123), the item's own offset."""
+    return format_datetime(moment(value))
+
+
+class _FeedExtras:
+    """feedgen feed extension: namespace prefixes and extra channel elements."""
+
+    def __init__(self) -> None:
+        self.namespaces: dict[str, str] = {}
+        self.elements: list[_Extra] = []
+
+    def extend_ns(self) -> dict[str, str]:
+        return dict(self.namespaces)
+
+    def extend_rss(self, feed: Element) -> Element:
+        channel = feed.find("channel")
+        if channel is None:  # feedgen always builds <rss><channel>
+            raise RuntimeError("feedgen built an RSS document without <channel>")
+        _append(channel, self.elements)
+        return feed
+
+    def extend_atom(self, feed: Element) -> Element:
+        _append(feed, self.elements)
+        return feed
+
+
+class _EntryExtras:
+    """feedgen entry extension: attributes on the entry and extra children."""
+
+    def __init__(self) -> None:
+        self.attributes: dict[str, str] = {}
+        self.elements: list[_Extra] = []
+
+    def extend_rss(self, entry: Element) -> Element:
+        return self.extend_atom(entry)
+
+    def extend_atom(self, entry: Element) -> Element:
+        for name, value in self.attributes.items():
+            entry.set(name, value)
+        _append(entry, self.elements)
+        return entry
+
+
+def _append(parent: Element, elements: list[_Extra]) -> None:
+    for tag, content, attributes in elements:
+        child = xml_elem(tag, parent, **attributes)
+        child.text = content
+
+
+class FeedBuilder:
+    """One feed being built: a FeedGenerator with every default made explicit.
+
+    ``feed`` is the FeedGenerator, for format-specific fields feedgen handles
+    well (ttl, authors). Entries come from ``entry()`` only, so they are
+    appended in order and carry their dates and the extension.
+    """
+
+    def __init__(
+        self,
+        doc: FeedDocument,
+        flavour: Flavour,
+        *,
+        self_type: str,
+        namespaces: Mapping[str, str] | None = None,
+    ) -> None:
+        self.doc = doc
+        self.flavour = flavour
+        self._entries: list[tuple[str, Any]] = []
+        fg: Any = FeedGenerator()
+        fg.register_extension(
+            _EXTENSION,
+            _FeedExtras,
+            _EntryExtras,
+            atom=flavour == "atom",
+            rss=flavour == "rss",
+        )
+        self.feed = fg
+        self._extras(fg).namespaces.update(namespaces or {})
+
+        feed_title = title(doc.title, GENERATOR)
+        fg.id(text(doc.feed_id).strip() or text(doc.self_url))  # RFC 4287 §4.2.6
+        fg.title(feed_title)
+        description = text(doc.description).strip()
+        if description or flavour == "rss":  # RSS 2.0: <description> is required
+            fg.description(description or feed_title)
+        fg.generator(GENERATOR)  # no version, no uri: bytes survive upgrades
+        # Order matters: RSS takes the channel <link> from the LAST call.
+        fg.link(href=uri(doc.self_url), rel="self", type=self_type)
+        fg.link(href=uri(doc.home_url), rel="alternate", type="text/html")
+        if doc.language:
+            fg.language(line(doc.language))  # RSS <language>; Atom feed xml:lang
+
+        updated = feed_updated(doc)
+        if flavour == "atom":
+            fg.updated(updated)  # RFC 4287 §4.2.15, isoformat: no locale involved
+        else:
+            if _RSS_LAST_BUILD not in vars(fg):
+                raise RuntimeError(f"feedgen no longer has {_RSS_LAST_BUILD}; see _feedgen.py")
+            vars(fg)[_RSS_LAST_BUILD] = None  # drop feedgen's now() and its locale switch
+            self.channel_element("lastBuildDate", rfc822(updated))
+
+    def entry(self, key: str, *, published: datetime, updated: datetime) -> Any:
+        """Append an entry (never prepend) with its dates set from the data.
+
+        ``key`` names the item in logs should the entry ever be dropped.
+        """
+        fe = self.feed.add_entry(order="append")
+        fe.updated(moment(updated))  # Atom entry <updated>; unused by RSS
+        if self.flavour == "atom":
+            fe.published(moment(published))
+        else:
+            self.element(fe, "pubDate", rfc822(published))  # RSS 2.0 <pubDate>
+        self._entries.append((key, fe))
+        return fe
+
+    def entry_link(
+        self, fe: Any, href: str, *, rel: str = "alternate", media_type: str | None = None
+    ) -> None:
+        """An entry link that keeps its rel and type (RFC 4287 §4.2.7)."""
+        if self.flavour == "rss":
+            if rel != "alternate":  # feedgen would write <enclosure length="0">
+                raise ValueError(f"RSS items take only their alternate link, not {rel!r}")
+            fe.link(href=href)  # sets the item's <link>
+            return
+        attributes = {"href": href, "rel": rel}
+        if media_type:
+            attributes["type"] = media_type
+        self.element(fe, "link", None, attributes)  # feedgen's own would drop rel/type
+
+    def channel_element(self, tag: str, content: str) -> None:
+        self._extras(self.feed).elements.append((tag, content, {}))
+
+    def element(
+        self,
+        fe: Any,
+        tag: str,
+        content: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add a child element to an entry, after feedgen's own children."""
+        self._extras(fe).elements.append((tag, content, dict(attributes or {})))
+
+    def attribute(self, fe: Any, name: str, value: str) -> None:
+        """Set an attribute on the entry element itself (e.g. ``xml:lang``)."""
+        self._extras(fe).attributes[name] = value
+
+    def to_bytes(self) -> bytes:
+        """Serialise as pretty-printed UTF-8 XML with a declaration."""
+        try:
+            return self._serialise()
+        except ValueError:
+            if not self._drop_broken_entries():
+                raise  # a feed-level problem is a programming error: surface it
+            return self._serialise()
+
+    def _serialise(self) -> bytes:
+        write = self.feed.rss_str if self.flavour == "rss" else self.feed.atom_str
+        result: bytes = write(pretty=True, encoding="UTF-8", xml_declaration=True)
+        return result
+
+    def _drop_broken_entries(self) -> int:
+        """Remove every entry feedgen cannot build; one bad item never kills a feed."""
+        dropped = 0
+        for key, fe in self._entries:
+            try:
+                fe.rss_entry() if self.flavour == "rss" else fe.atom_entry()
+            except ValueError as exc:  # lxml's bad-string errors are ValueErrors too
+                log.error(
+                    "feed %s (%s): dropped item %s: %s",
+                    self.doc.key.path_stem,
+                    self.flavour,
+                    key,
+                    exc,
+                )
+                self.feed.remove_entry(fe)
+                dropped += 1
+        return dropped
+
+    @staticmethod
+    def _extras(owner: Any) -> Any:
+        return getattr(owner, _EXTENSION)
