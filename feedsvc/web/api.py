@@ -1,0 +1,160 @@
+"""Operator endpoints: refresh, status, health and metrics.
+
+Owns authentication of ``POST /api/refresh`` (Bearer token compared in
+constant time on bytes) and the JSON shapes of SPEC §4. Scanning itself is
+``pipeline.Scanner``; concurrent refreshes share one scan.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, Response, jsonify, request
+
+from feedsvc.errors import ContentRootError, StoreError
+from feedsvc.publish import ALL
+from feedsvc.web import services
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+
+
+def _json(payload: object, status: int = 200) -> Response:
+    response = jsonify(payload)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _authorised(token: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Compare bytes: hmac.compare_digest raises TypeError on non-ASCII str.
+    return hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8")
+    )
+
+
+@bp.post("/api/refresh")
+def refresh() -> Response:
+    svc = services()
+    token = svc.settings.server.refresh_token
+    if not token:
+        return _json({"error": "refresh is disabled: set server.refresh_token"}, 403)
+    if not _authorised(token):
+        response = _json({"error": "missing or wrong bearer token"}, 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feedsvc"'
+        return response
+    try:
+        report = svc.scanner.run()
+        svc.feeds.settle()  # every worker serves this scan's feeds once we answer
+    except ContentRootError as exc:  # logged by the Scanner, with the folder's path
+        return _json({"error": exc.reason}, 503)
+    except StoreError:
+        return _json({"error": "the store is not available"}, 503)
+    log.info("refresh: %s", report.summary())
+    return _json(report.as_json())
+
+
+@bp.get("/api/status")
+def status() -> Response:
+    svc = services()
+    try:
+        state = svc.store.last_scan()
+        failure = svc.store.last_failure()
+        grid = svc.feeds.grid()
+    except StoreError:
+        return _json({"status": "degraded", "error": "the store is not available"}, 503)
+    # A failure this process saw but the store could not record (it refused writes).
+    own = svc.scanner.last_failure
+    if (
+        own is not None
+        and (failure is None or own.failed_at > failure.failed_at)
+        and (state is None or own.failed_at > state.finished_at)
+    ):
+        failure = own
+    counts = {info.key.language: info.item_count for info in grid if info.key.category == ALL}
+    payload: dict[str, object] = {
+        "status": "ok",
+        "items": counts.pop(ALL, 0),
+        "items_by_language": counts,
+        "feeds": len(grid),
+        "last_scan": None,
+        "next_scan": None,
+        "errors": [],
+    }
+    if state is not None:
+        interval = timedelta(seconds=svc.settings.watch.interval_seconds)
+        payload["last_scan"] = {
+            "finished_at": state.finished_at.isoformat(),
+            **state.report.as_json(),
+        }
+        payload["next_scan"] = (state.finished_at + interval).isoformat()
+        payload["errors"] = [{"path": e.path, "error": e.error} for e in state.report.errors]
+        if state.report.errors:
+            payload["status"] = "degraded"
+    if failure is not None:
+        # The last scan failed as a whole: the feeds serve the last good state.
+        payload["status"] = "degraded"
+        payload["error"] = failure.reason
+        payload["failed_at"] = failure.failed_at.isoformat()
+    return _json(payload)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    try:
+        services().store.ping()
+    except StoreError:
+        return Response("store unavailable\n", 503, content_type="text/plain; charset=utf-8")
+    return Response("ok\n", 200, content_type="text/plain; charset=utf-8")
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    svc = services()
+    lines = svc.metrics.lines()
+    try:
+        state = svc.store.last_scan()
+        grid = svc.feeds.grid()
+    except StoreError:
+        state, grid = None, ()
+    lines += [
+        "# HELP feedsvc_items Items in the feeds, by language.",
+        "# TYPE feedsvc_items gauge",
+    ]
+    for info in grid:
+        if info.key.category == ALL:
+            lines.append(f'feedsvc_items{{language="{info.key.language}"}} {info.item_count}')
+    lines += ["# HELP feedsvc_feeds Feeds in the grid (per format).", "# TYPE feedsvc_feeds gauge"]
+    lines.append(f"feedsvc_feeds {len(grid)}")
+    if state is not None:
+        r = state.report
+        lines += [
+            "# HELP feedsvc_scans_total Scans recorded by the store, by any process.",
+            "# TYPE feedsvc_scans_total counter",
+            f"feedsvc_scans_total {state.scans_total}",
+            "# HELP feedsvc_last_scan_timestamp_seconds When the last scan finished.",
+            "# TYPE feedsvc_last_scan_timestamp_seconds gauge",
+            f"feedsvc_last_scan_timestamp_seconds {state.finished_at.timestamp():.3f}",
+            "# HELP feedsvc_last_scan_duration_seconds How long the last scan took.",
+            "# TYPE feedsvc_last_scan_duration_seconds gauge",
+            f"feedsvc_last_scan_duration_seconds {r.duration_ms / 1000:.3f}",
+            "# HELP feedsvc_last_scan_files Files by outcome in the last scan.",
+            "# TYPE feedsvc_last_scan_files gauge",
+        ]
+        for outcome, n in (
+            ("added", r.added),
+            ("updated", r.updated),
+            ("removed", r.removed),
+            ("unchanged", r.unchanged),
+            ("failed", len(r.errors)),
+        ):
+            lines.append(f'feedsvc_last_scan_files{{outcome="{outcome}"}} {n}')
+    return Response(
+        "\n".join(lines) + "\n", 200, content_type="text/plain; version=0.0.4; charset=utf-8"
+    )
