@@ -4,7 +4,7 @@
 #     -e FEEDSVC_SITE_BASE_URL=https://news.example.com feedsvc
 #
 # Every setting comes from FEEDSVC_<SECTION>_<KEY> (README, "Configuration"). The default
-# command is `feedsvc serve`: gunicorn workers plus one watcher. For several web
+# command is `feedsvc serve`: granian workers plus one watcher. For several web
 # instances on PostgreSQL, run `feedsvc serve --no-watch` N times and `feedsvc watch`
 # once (deploy/compose.yaml). tests/test_deploy.py replays this file's ENV, WORKDIR, COPY,
 # RUN, CMD and HEALTHCHECK lines in a fresh virtual environment, so keep them plain.

@@ -1,100 +1,253 @@
-"""``feedsvc serve``: gunicorn for the web, one watcher process beside it.
+"""``feedsvc serve``: granian for the web, one watcher process beside it.
 
-Owns process layout: gunicorn's master forks ``server.workers`` workers,
-each building its own app (and store connections) after the fork; the
-watcher runs in ONE separate process, so the scheduler exists exactly once
-however many workers serve. The scan lock makes a second deployment's
-watcher wait rather than scan at the same time.
+Owns process layout: granian's main process forks ``server.workers``
+workers, each building its own app (and store connections) after the fork;
+the watcher runs in ONE separate process started by the main process only,
+so the scheduler exists exactly once however many workers serve. The scan
+lock makes a second deployment's watcher wait rather than scan at the same time.
 
-Server choice (issue #3, bench/README.md): granian served 2-4x gunicorn's
-requests/s on this app, but under the test suite its main process sometimes
-did not stop on SIGTERM and left workers behind, so gunicorn stays until that
-is understood.
+Why granian and how it is held to the contract (bench/README.md, "Server
+choice"): it serves several times gunicorn's requests/s on this app, but on
+Linux each worker binds the port itself (SO_REUSEPORT) and granian announces
+"Listening" before any worker listens. So:
+
+- the port is reserved here first (bound, never listening), which makes
+  ``--port 0`` one real port shared by every worker;
+- granian's own "Listening" line is dropped and ours is logged only once a
+  request on the port has been answered;
+- SIGTERM/SIGINT are blocked while workers are forked: a worker still
+  loading the app used to run the handler inherited from the main process,
+  which lost the stop and left the main process waiting for that worker
+  forever. A worker that does not stop within ``WORKERS_KILL_SECONDS`` is
+  killed, and every worker dies with the main process (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import ipaddress
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-from gunicorn.app.base import BaseApplication
+from granian.constants import HTTPModes, Interfaces, RuntimeModes
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server.mp import MPServer
 
 from feedsvc.settings import Settings
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
 log = logging.getLogger(__name__)
 
+# Measured best on this app (bench/README.md): granian's single-threaded
+# runtime and a few WSGI threads per worker; its defaults had twice the p99.
+BLOCKING_THREADS = 4
+# How long a worker may take to stop gracefully before it is killed: enough
+# for any request in flight, short enough that keep-alive clients which keep
+# sending cannot hold a stop up.
+WORKERS_KILL_SECONDS = 5
+WATCHER_STOP_SECONDS = 5
+# An idle kept-alive connection, or a client still sending its headers, is
+# closed after this long (gunicorn's keep-alive was 5 s).
+HEADER_READ_MILLISECONDS = 5_000
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+_PR_SET_PDEATHSIG = 1
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self._settings = settings
-        self._options = options
-        super().__init__()
 
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
+def serve(
+    settings: Settings, *, host: str, port: int, watch: bool, config: str | None = None
+) -> int:
+    try:
+        address = _numeric_address(host, port)
+        reserved = _reserve_port(address, port)
+    except OSError as exc:
+        log.error("cannot listen on %s port %s: %s", host, port, exc)
+        return 1
+    with reserved:
+        watcher = _start_watcher(config) if watch else None
+        if watcher is not None:
+            log.info("watcher started (pid %s)", watcher.pid)
+        try:
+            return _Granian(settings, address, reserved.getsockname()[1]).run()
+        finally:
+            if watcher is not None:
+                _stop_watcher(watcher)
 
-    def load(self) -> Any:
-        from feedsvc.web import SERVER_RECHECK_SECONDS, create_app
 
-        return create_app(self._settings, recheck_seconds=SERVER_RECHECK_SECONDS)
+def _numeric_address(host: str, port: int) -> str:
+    """granian takes IP literals only; a name is resolved here, as gunicorn did."""
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return str(info[0][4][0])
+
+
+def _reserve_port(address: str, port: int) -> socket.socket:
+    """A socket bound to the port (port 0: a free one) and never listening.
+
+    Every worker binds the same port with SO_REUSEPORT; holding it here keeps
+    the port ours from before the first worker until after the last one, and
+    a port held by another program is refused here, before anything starts.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _die_with_parent() -> None:
+    """In a child: be killed when the process that started it dies, however it dies."""
+    if sys.platform != "linux":
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _start_watcher(config: str | None) -> subprocess.Popen[bytes]:
     """``feedsvc watch`` as a child process with the same config and environment.
 
     A fresh interpreter, not a fork (no copy of any lock or connection) and not
-    multiprocessing: gunicorn forks its workers from this process, and a
+    multiprocessing: granian forks its workers from this process, and a
     multiprocessing child would be "joined" by every worker's exit handlers.
+    Started before any thread exists in this process, so ``preexec_fn`` is safe.
     """
     argv = [sys.executable, "-m", "feedsvc", "watch"]
     if config is not None:
         argv += ["--config", config]
-    return subprocess.Popen(argv)
+    return subprocess.Popen(argv, preexec_fn=_die_with_parent)  # noqa: PLW1509
 
 
-def serve(
-    settings: Settings, *, host: str, port: int, watch: bool, config: str | None = None
-) -> int:
-    main_pid = os.getpid()
-    watcher = None
-    if watch:
-        watcher = _start_watcher(config)
-        log.info("watcher started (pid %s)", watcher.pid)
-    options = {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "workers": settings.server.workers,
-        "worker_class": "gthread",
-        "threads": 8,
-        "timeout": 120,
-        "graceful_timeout": 10,
-        "keepalive": 5,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "info",
-        "proc_name": "feedsvc",
-        # Worker recycling bounds memory growth over months of uptime.
-        "max_requests": 100_000,
-        "max_requests_jitter": 10_000,
-        "limit_request_line": 8190,
-        "limit_request_fields": 100,
-        "limit_request_field_size": 8190,
-        # No control socket: it is one fixed path per user, shared by every instance.
-        "control_socket_disable": True,
-    }
+def _stop_watcher(watcher: subprocess.Popen[bytes]) -> None:
+    if watcher.poll() is None:
+        watcher.terminate()
+        try:
+            watcher.wait(timeout=WATCHER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            watcher.wait()
+
+
+def _load_app(settings: Settings, _target: str) -> WSGIApplication:
+    """In a freshly forked worker, before granian installs its own signal handlers.
+
+    The stop signals arrive blocked (see ``_Granian.startup``): until granian's
+    handlers are in place, a stop ends this worker at once, as nothing is
+    served yet. The app, and so the store connection, is built here, after the
+    fork: nothing is shared with the main process or another worker.
+    """
+    _die_with_parent()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    from feedsvc.web import SERVER_RECHECK_SECONDS, create_app
+
+    return create_app(settings, recheck_seconds=SERVER_RECHECK_SECONDS)
+
+
+class _NotYetListening(logging.Filter):
+    """Drops granian's "Listening at" line: it comes before any worker listens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Listening at")
+
+
+# granian's loggers go through the root logger set up by the CLI (stderr,
+# our format); no access log.
+_LOG_CONFIG: dict[str, Any] = {
+    "filters": {"not_yet_listening": {"()": _NotYetListening}},
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True, "filters": ["not_yet_listening"]},
+        "granian.access": {"handlers": [], "propagate": True, "level": "WARNING"},
+    },
+}
+
+
+class _Granian(MPServer):
+    """granian's process manager with feedsvc's start-up, readiness and stop rules."""
+
+    def __init__(self, settings: Settings, address: str, port: int) -> None:
+        super().__init__(
+            "feedsvc.web:create_app",  # informative only: the app comes from _load_app
+            address=address,
+            port=port,
+            interface=Interfaces.WSGI,
+            workers=settings.server.workers,
+            blocking_threads=min(BLOCKING_THREADS, 2 * (os.cpu_count() or 1) + 1),
+            runtime_mode=RuntimeModes.st,
+            http=HTTPModes.http1,
+            http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_MILLISECONDS),
+            websockets=False,
+            log_level=LogLevels.info,
+            log_dictconfig=_LOG_CONFIG,
+            log_access=False,
+            respawn_failed_workers=True,
+            workers_kill_timeout=WORKERS_KILL_SECONDS,
+        )
+        self._settings = settings
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; 0 after a requested stop."""
+        try:
+            self.serve(target_loader=functools.partial(_load_app, self._settings))
+        except SystemExit as exc:
+            # granian exits 1 when a worker left on its own, e.g. a terminal's
+            # Ctrl-C reaching the workers before this process: still a stop.
+            if not self.interrupt_signal:
+                return exc.code if isinstance(exc.code, int) else 1
+        return 0
+
+    def startup(self, spawn_target: Any, target_loader: Any) -> None:
+        """granian's start-up with the stop signals held back until every worker is forked."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        # Only now, with no fork to come, may this process run a thread of its own.
+        threading.Thread(target=self._announce, name="feedsvc-ready", daemon=True).start()
+
+    def _announce(self) -> None:
+        """Log "Listening at" once a worker has answered a request on the port."""
+        url = f"http://{self._bind_addr_fmt}"
+        probe = _probe_address(self.bind_addr)
+        while not self.main_loop_interrupt.is_set():
+            if _answers(probe, self.bind_port):
+                log.info("Listening at: %s (pid %s)", url, os.getpid())
+                return
+            self.main_loop_interrupt.wait(0.05)
+
+
+def _probe_address(bound: str) -> str:
+    """Where to knock: the bound address, or loopback when bound to every address."""
+    ip = ipaddress.ip_address(bound)
+    if ip.is_unspecified:
+        return "::1" if ip.version == 6 else "127.0.0.1"
+    return bound
+
+
+def _answers(address: str, port: int) -> bool:
+    """True when an HTTP request to the address is answered at all."""
+    request = b"HEAD /healthz HTTP/1.1\r\nHost: feedsvc\r\nConnection: close\r\n\r\n"
     try:
-        _Gunicorn(settings, options).run()
-    finally:
-        # gunicorn's workers are forks of this process and leave through this
-        # frame too: only the main process owns the watcher.
-        if watcher is not None and os.getpid() == main_pid and watcher.poll() is None:
-            watcher.terminate()
-            try:
-                watcher.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                watcher.kill()
-                watcher.wait()
-    return 0
+        with socket.create_connection((address, port), timeout=5) as sock:
+            sock.sendall(request)
+            return sock.recv(16).startswith(b"HTTP/")
+    except OSError:
+        return False

@@ -167,8 +167,7 @@ class RunningServer:
     def _wait_ready(self) -> None:
         import requests
 
-        # The socket is bound before gunicorn logs "Listening"; a worker may still
-        # be importing, and connections queue in the backlog until it accepts.
+        # "Listening" is logged once a worker has answered; this checks the store too.
         requests.get(self.url + "/healthz", timeout=60)
 
     def stop(self) -> None:

@@ -1,4 +1,7 @@
-"""WSGI entry point for other servers: ``gunicorn 'feedsvc.web.wsgi:app'``.
+"""WSGI entry point for running the app under another server setup.
+
+E.g. ``granian --interface wsgi feedsvc.web.wsgi:app``; ``feedsvc serve`` does not
+use it (it builds the app in each worker from the settings it was given).
 
 Settings come from ``$FEEDSVC_CONFIG`` (else ``config/feedsvc.toml``) and
 ``FEEDSVC_*`` variables, read when the server imports this module.
