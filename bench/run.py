@@ -49,7 +49,13 @@ def machine() -> dict[str, str]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
 
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -58,10 +64,10 @@ def machine() -> dict[str, str]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "feedsvc": version("feedsvc"),
-        "gunicorn": version("gunicorn"),
-        "granian": version("granian"),
-        "waitress": version("waitress"),
-        "flask": version("flask"),
+        "gunicorn": installed("gunicorn"),
+        "granian": installed("granian"),
+        "waitress": installed("waitress"),
+        "flask": installed("flask"),
         "wrk": _sh(["wrk", "-v"]).splitlines()[0] if _sh(["wrk", "-v"]) else "n/a",
         "nginx": subprocess.run(
             ["nginx", "-v"], capture_output=True, text=True, check=False
@@ -96,7 +102,7 @@ def _ingest(mode: str, content: Path, db: Path) -> dict[str, Any]:
     return result
 
 
-def bench_ingest(sizes: list[int], runs: int, seed: int, with_peers: bool) -> dict[str, Any]:
+def bench_ingest(sizes: list[int], runs: int, seed: int, peer_sizes: set[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in sizes:
         content = ensure_corpus(n, seed)
@@ -114,11 +120,13 @@ def bench_ingest(sizes: list[int], runs: int, seed: int, with_peers: bool) -> di
             "cold_render_s": _median([c["render_s"] for c in cold]),
             "items_per_s": n / _median([c["total_s"] for c in cold]),
             "peak_mb": _median([c["peak_mb"] for c in cold]),
+            "peak_tree_mb": _median([c.get("peak_tree_mb", c["peak_mb"]) for c in cold]),
+            "runs": runs,
             "feeds": cold[0]["feeds"],
             "errors": cold[0]["errors"],
             "rescan_s": _median(rescan),
         }
-        if with_peers:
+        if n in peer_sizes:
             entry["hugo"] = peers.bench_hugo(content, n, seed, runs, WORK)
             entry["pelican"] = peers.bench_pelican(content, n, seed, runs, WORK)
         out[str(n)] = entry
@@ -210,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (median reported)")
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--peer-sizes",
+        default="1000,10000",
+        help="sizes at which Hugo and Pelican are measured too (with --only peers)",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument(
         "--only",
@@ -221,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     sizes = [int(s) for s in args.sizes.split(",")]
+    peer_sizes = {int(s) for s in args.peer_sizes.split(",")} if "peers" in only else set()
     if args.smoke:
         sizes, only, args.runs = [50], {"ingest"}, 1
     results: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"out": str(args.out)}}
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("ingest", lambda: bench_ingest(sizes, args.runs, args.seed, "peers" in only)),
+        ("ingest", lambda: bench_ingest(sizes, args.runs, args.seed, peer_sizes)),
         ("change", lambda: bench_change(max(sizes), args.runs, args.seed)),
         ("serve", lambda: bench_serving(1000, args.runs, args.seconds, args.seed, args.workers)),
         ("memory", lambda: bench_serve_memory(max(sizes), args.seed)),

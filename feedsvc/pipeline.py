@@ -10,18 +10,24 @@ processes and hosts wait on the store's scan lock).
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 
 from feedsvc.discover import VANISHED_REASON, Discovery, discover, file_hash, read_source
 from feedsvc.errors import ContentRootError, SourceError, StoreError
 from feedsvc.normalise import normalise, site_digest
 from feedsvc.parse import parse_document
 from feedsvc.settings import Settings
-from feedsvc.store import ScanChanges, ScanFailure, ScanState, Store
+from feedsvc.store import ScanChanges, ScanFailure, ScanState, ScanWriter, Store
 from feedsvc.types import FileError, Item, ScanReport, SourceFile, StoredFile
 
 log = logging.getLogger(__name__)
@@ -36,17 +42,50 @@ def _mtime(source: SourceFile, now: datetime) -> datetime:
     return min(datetime.fromtimestamp(source.mtime_ns / 1e9, tz=UTC), now)
 
 
+# Items handed to the store per chunk: bounds a scan's memory (a cold scan of
+# 50,000 files never holds more than this many items) without costing round trips.
+STAGE_ITEMS = 500
+# A scan that reads at least this many files spreads parsing over a process
+# pool (spawned processes start in about a second, so small scans stay serial).
+POOL_MIN_FILES = 2000
+# Files per task sent to a pool process, and tasks in flight per process:
+# enough to keep every process busy, few enough to bound memory.
+_POOL_BATCH = 64
+_POOL_AHEAD = 3
+
+
 @dataclass(slots=True)
 class _Plan:
-    """Mutable working state of one scan (never leaves this module)."""
+    """Mutable working state of one scan (never leaves this module).
+
+    ``files`` and ``items`` hold only what was not staged yet; ``pending``
+    pairs each unstaged item with whether its file held that id before.
+    """
 
     files: list[StoredFile]
-    items: list[Item]
+    pending: list[tuple[Item, bool]]
     removed_items: list[str]
     errors: list[FileError]
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What reading, parsing and normalising one file gave (picklable, for the pool).
+
+    Exactly one of: ``vanished``; ``same`` (new fingerprint, same bytes);
+    ``error`` (the reason; ``digest`` set if the bytes were read); ``item``.
+    """
+
+    digest: str | None = None
+    vanished: bool = False
+    same: bool = False
+    error: str | None = None
+    item: Item | None = None
+    first_seen: datetime | None = None
+    changed_at: datetime | None = None
 
 
 def scan(
@@ -55,28 +94,32 @@ def scan(
     *,
     now: datetime,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> ScanReport:
     """Rescan the content root once and apply what changed; return the report.
 
     Raises ``ContentRootError`` (changing nothing) when the root is missing,
     unreadable or empty. Every per-file problem lands in ``report.errors``
     and the file's item keeps its last good version.
+
+    ``workers``: processes that parse files; None picks one per core (at most
+    two) when at least ``POOL_MIN_FILES`` files must be read, else one (no pool).
+    Items reach the store in chunks inside ONE transaction (``Store.scan_writer``).
     """
     started = time.perf_counter()
     root = settings.content_root
     found: Discovery = discover(root, settings.content.ignore, settings.content.max_file_bytes)
-    stored = store.files()
+    states = store.file_states()
     digest = site_digest(settings.site)
     renormalise = store.settings_digest() != digest
 
-    plan = _Plan(files=[], items=[], removed_items=[], errors=[])
+    plan = _Plan(files=[], pending=[], removed_items=[], errors=[])
     present = {source.path for source in found.files}
     failing = {error.path: error.error for error in found.errors}
-    owners = {f.item_id: f.path for f in stored.values() if f.item_id is not None}
 
     to_read: list[SourceFile] = []
     for source in found.files:
-        prev = stored.get(source.path)
+        prev = states.get(source.path)
         if (
             prev is not None
             and not renormalise
@@ -88,45 +131,49 @@ def scan(
                 plan.errors.append(FileError(source.path, prev.error))
             continue
         to_read.append(source)
+    gone = sorted(path for path in states if path not in present)
+    # Full rows (with dates) only for the files that need them: the read ones,
+    # and the unreadable ones whose error is recorded on their row.
+    wanted = [s.path for s in to_read if s.path in states]
+    wanted += [path for path in gone if _failing_reason(path, failing) is not None]
+    stored = store.files(wanted) if wanted else {}
+    owners = {f.item_id: path for path, f in states.items() if f.item_id is not None}
 
-    for done, source in enumerate(to_read, 1):
-        _scan_file(
-            settings,
-            store,
-            source,
-            prev=stored.get(source.path),
-            now=now,
-            owners=owners,
-            plan=plan,
-            renormalise=renormalise,
+    work = [(source, stored.get(source.path)) for source in to_read]
+    with ExitStack() as stack:
+        writer = stack.enter_context(store.scan_writer())
+        outcomes = stack.enter_context(
+            closing(_outcomes(settings, work, now, renormalise, _workers(workers, len(work))))
         )
-        if progress is not None:
-            progress(done, len(to_read))
+        for done, ((source, prev_file), outcome) in enumerate(zip(work, outcomes, strict=True), 1):
+            _record(source, prev_file, outcome, owners=owners, plan=plan)
+            if len(plan.pending) >= STAGE_ITEMS:
+                _stage(store, writer, plan)
+            if progress is not None:
+                progress(done, len(work))
+        _stage(store, writer, plan)
 
-    # Files discovery could see but not accept (over the size cap, a symbolic
-    # link, an unreadable folder): keep their last good items, record the reason.
-    gone: list[str] = []
-    for path in sorted(stored):
-        if path in present:
-            continue
-        reason = _failing_reason(path, failing)
-        if reason is None:
-            gone.append(path)
-            continue
-        prev = stored[path]
-        if prev.error != reason:
-            plan.files.append(replace(prev, error=reason))
-    plan.errors.extend(FileError(path, reason) for path, reason in failing.items())
+        # Files discovery could see but not accept (over the size cap, a symbolic
+        # link, an unreadable folder): keep their last good items, record the reason.
+        removed_paths: list[str] = []
+        for path in gone:
+            reason = _failing_reason(path, failing)
+            if reason is None:
+                removed_paths.append(path)
+                continue
+            prev_row = stored[path]
+            if prev_row.error != reason:
+                plan.files.append(replace(prev_row, error=reason))
+        plan.errors.extend(FileError(path, reason) for path, reason in failing.items())
 
-    removed = sum(1 for p in gone if stored[p].item_id is not None)
-    changes = ScanChanges(
-        files=tuple(plan.files),
-        items=tuple(plan.items),
-        removed_paths=tuple(gone),
-        removed_items=tuple(plan.removed_items),
-        settings_digest=digest if renormalise else None,
-    )
-    generation = store.apply(changes)
+        removed = sum(1 for p in removed_paths if states[p].item_id is not None)
+        changes = ScanChanges(
+            files=tuple(plan.files),
+            removed_paths=tuple(removed_paths),
+            removed_items=tuple(plan.removed_items),
+            settings_digest=digest if renormalise else None,
+        )
+        generation = writer.commit(changes)
     for error in plan.errors:
         log.debug("problem in %s: %s", error.path, error.error)
     return ScanReport(
@@ -141,6 +188,36 @@ def scan(
     )
 
 
+def _workers(requested: int | None, files: int) -> int:
+    if requested is not None:
+        return max(1, requested)
+    if files < POOL_MIN_FILES:
+        return 1
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
+def _stage(store: Store, writer: ScanWriter, plan: _Plan) -> None:
+    """Classify the pending items against the store, hand the changed ones and the
+    pending file rows to the writer, and forget them."""
+    if not plan.pending and not plan.files:
+        return
+    known = store.item_hashes([item.id for item, had_it in plan.pending if had_it])
+    changed: list[Item] = []
+    for item, had_it in plan.pending:
+        previous = known.get(item.id) if had_it else None
+        if previous is None:
+            plan.added += 1
+            changed.append(item)
+        elif previous != item.content_hash:
+            plan.updated += 1
+            changed.append(item)
+        else:
+            plan.unchanged += 1
+    writer.stage(plan.files, changed)
+    plan.files.clear()
+    plan.pending.clear()
+
+
 def _failing_reason(path: str, failing: Mapping[str, str]) -> str | None:
     """Why a stored path is not readable now: its own error or its folder's."""
     if path in failing:
@@ -153,35 +230,24 @@ def _failing_reason(path: str, failing: Mapping[str, str]) -> str | None:
     return None
 
 
-def _scan_file(
+def _process(
     settings: Settings,
-    store: Store,
     source: SourceFile,
-    *,
     prev: StoredFile | None,
+    *,
     now: datetime,
-    owners: Mapping[str, str],
-    plan: _Plan,
     renormalise: bool,
-) -> None:
-    """Read, parse and normalise one new or changed file into ``plan``."""
+) -> _Outcome:
+    """Read, parse and normalise one new or changed file; no store, no shared state."""
     try:
         data = read_source(settings.content_root, source, settings.content.max_file_bytes)
     except SourceError as exc:
         if exc.reason == VANISHED_REASON:
-            # Deleted (or renamed away) since discovery: not a problem with the
-            # file. Nothing changes now; the next scan sees it gone.
-            log.debug("%s vanished during the scan", source.path)
-            return
-        _fail(plan, source, prev, None, exc)
-        return
+            return _Outcome(vanished=True)
+        return _Outcome(error=exc.reason)
     digest = file_hash(data)
     if prev is not None and prev.file_hash == digest and prev.error is None and not renormalise:
-        # Touched, or rewritten with the same bytes: remember the new
-        # fingerprint so the file is not read again; the item stays as is.
-        plan.files.append(replace(prev, size=source.size, mtime_ns=source.mtime_ns))
-        plan.unchanged += 1
-        return
+        return _Outcome(digest=digest, same=True)
     mtime = _mtime(source, now)
     first_seen = prev.first_seen if prev is not None else mtime
     content_changed = prev is None or prev.file_hash != digest
@@ -194,35 +260,54 @@ def _scan_file(
             changed_at=changed_at,
         )
     except SourceError as exc:
-        _fail(plan, source, prev, digest, exc)
+        return _Outcome(digest=digest, error=exc.reason)
+    return _Outcome(digest=digest, item=item, first_seen=first_seen, changed_at=changed_at)
+
+
+def _record(
+    source: SourceFile,
+    prev: StoredFile | None,
+    outcome: _Outcome,
+    *,
+    owners: Mapping[str, str],
+    plan: _Plan,
+) -> None:
+    """Fold one file's outcome into ``plan`` (the bookkeeping half of a file's scan)."""
+    if outcome.vanished:
+        # Deleted (or renamed away) since discovery: not a problem with the
+        # file. Nothing changes now; the next scan sees it gone.
+        log.debug("%s vanished during the scan", source.path)
         return
+    if outcome.same:
+        # Touched, or rewritten with the same bytes: remember the new
+        # fingerprint so the file is not read again; the item stays as is.
+        assert prev is not None
+        plan.files.append(replace(prev, size=source.size, mtime_ns=source.mtime_ns))
+        plan.unchanged += 1
+        return
+    if outcome.error is not None:
+        _fail(plan, source, prev, outcome.digest, outcome.error)
+        return
+    item = outcome.item
+    assert item is not None and outcome.first_seen is not None and outcome.changed_at is not None
     owner = owners.get(item.id)
     if owner is not None and owner != source.path:
-        error = SourceError(source.path, f"id {item.id!r} is already used by {owner}")
-        _fail(plan, source, prev, digest, error)
+        _fail(plan, source, prev, outcome.digest, f"id {item.id!r} is already used by {owner}")
         return
     plan.files.append(
         StoredFile(
             path=source.path,
             size=source.size,
             mtime_ns=source.mtime_ns,
-            file_hash=digest,
+            file_hash=outcome.digest or "",
             item_id=item.id,
-            first_seen=first_seen,
-            changed_at=changed_at,
+            first_seen=outcome.first_seen,
+            changed_at=outcome.changed_at,
         )
     )
     if prev is not None and prev.item_id is not None and prev.item_id != item.id:
         plan.removed_items.append(prev.item_id)
-    previous = store.item(item.id) if prev is not None and prev.item_id == item.id else None
-    if previous is None:
-        plan.added += 1
-        plan.items.append(item)
-    elif previous.content_hash != item.content_hash:
-        plan.updated += 1
-        plan.items.append(item)
-    else:
-        plan.unchanged += 1
+    plan.pending.append((item, prev is not None and prev.item_id == item.id))
 
 
 def _fail(
@@ -230,11 +315,11 @@ def _fail(
     source: SourceFile,
     prev: StoredFile | None,
     digest: str | None,
-    exc: SourceError,
+    reason: str,
 ) -> None:
     """Record a failing file; its item (if any) keeps its last good version."""
-    plan.errors.append(FileError(source.path, exc.reason))
-    log.warning("cannot use %s: %s", source.path, exc.reason)
+    plan.errors.append(FileError(source.path, reason))
+    log.warning("cannot use %s: %s", source.path, reason)
     if prev is None:
         # Remember the failure with the fingerprint so an unchanged bad file
         # is reported, not re-read, on the next scan.
@@ -248,7 +333,7 @@ def _fail(
                 item_id=None,
                 first_seen=stamp,
                 changed_at=stamp,
-                error=exc.reason,
+                error=reason,
             )
         )
         return
@@ -258,9 +343,63 @@ def _fail(
             size=source.size,
             mtime_ns=source.mtime_ns,
             file_hash=digest or prev.file_hash,
-            error=exc.reason,
+            error=reason,
         )
     )
+
+
+# --- the process pool ------------------------------------------------------------------------
+
+_Work = tuple[SourceFile, StoredFile | None]
+_pool_settings: Settings | None = None
+
+
+def _outcomes(
+    settings: Settings, work: list[_Work], now: datetime, renormalise: bool, workers: int
+) -> Generator[_Outcome, None, None]:
+    """The outcome of each file of ``work``, in order; parsed here or in ``workers`` processes."""
+    if workers <= 1:
+        for source, prev in work:
+            yield _process(settings, source, prev, now=now, renormalise=renormalise)
+        return
+    # spawn, not fork: the scan may run in a threaded server process, and a
+    # forked child could inherit a lock some other thread held.
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_pool_init,
+        initargs=(settings,),
+    )
+    try:
+        batches = iter([work[i : i + _POOL_BATCH] for i in range(0, len(work), _POOL_BATCH)])
+        # A bounded window of tasks in flight: results are consumed in order,
+        # and a slow consumer never lets finished results pile up in memory.
+        window: deque[Future[list[_Outcome]]] = deque(
+            pool.submit(_pool_batch, batch, now, renormalise)
+            for batch in islice(batches, workers * _POOL_AHEAD)
+        )
+        while window:
+            results = window.popleft().result()
+            following = next(batches, None)
+            if following is not None:
+                window.append(pool.submit(_pool_batch, following, now, renormalise))
+            yield from results
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_init(settings: Settings) -> None:
+    global _pool_settings  # noqa: PLW0603 - one per pool process, set once at its start
+    _pool_settings = settings
+
+
+def _pool_batch(batch: list[_Work], now: datetime, renormalise: bool) -> list[_Outcome]:
+    """In a pool process: ``_process`` for each file of one batch."""
+    assert _pool_settings is not None
+    settings = _pool_settings
+    return [
+        _process(settings, source, prev, now=now, renormalise=renormalise) for source, prev in batch
+    ]
 
 
 class Scanner:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 BodyFormat = Literal["html", "markdown", "text"]
 DocumentKind = Literal["frontmatter", "transcript", "plain"]
@@ -23,13 +23,16 @@ DocumentKind = Literal["frontmatter", "transcript", "plain"]
 EMPTY_META: Mapping[str, object] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     """A regular file found under the content root, not yet read.
 
     ``path`` is the POSIX path relative to the content root, always valid
     UTF-8 text: bytes that are not UTF-8 in a file name are shown as
     ``\\xNN`` escapes, so the path can be stored, logged and bound in SQL.
+
+    A named tuple rather than a frozen dataclass: discovery makes one per
+    file on every rescan (50,000 of them), and a tuple is built several
+    times faster; it is just as immutable.
     """
 
     path: str
@@ -124,6 +127,19 @@ class StoredFile:
     first_seen: datetime
     changed_at: datetime
     error: str | None = None
+
+
+class FileState(NamedTuple):
+    """The part of a ``StoredFile`` a rescan needs for every file: its fingerprint.
+
+    Read for all files on every scan, so it carries no dates to parse; the
+    full ``StoredFile`` is read only for the few files that changed.
+    """
+
+    size: int
+    mtime_ns: int
+    item_id: str | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)

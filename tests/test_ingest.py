@@ -20,7 +20,7 @@ import pytest
 from feedsvc.pipeline import Scanner, scan
 from feedsvc.publish import FeedCache
 from feedsvc.render import FORMATS
-from feedsvc.store import open_store
+from feedsvc.store import ScanChanges, open_store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -237,3 +237,89 @@ def test_concurrent_scans_share_one_run(content_dir: Path, make_settings, store_
     assert reports[0].added == 2
     assert len(calls) == 2  # one scan: its start time and its finish time
     store.close()
+
+
+def _many_files(root: Path, n: int) -> None:
+    for i in range(n):
+        lang, word = ("en", "Story") if i % 2 else ("ko", "기사")
+        (root / f"many-{i:03d}.md").write_text(
+            f"---\ntitle: {word} {i}\nlang: {lang}\ndate: 2024-01-{i % 28 + 1:02d}\n"
+            f"categories: [Cat {i % 3}]\n---\n<p>Body {i} of the story.</p>\n",
+            encoding="utf-8",
+        )
+
+
+def _store_state(store) -> tuple[object, ...]:
+    files = store.files()
+    items = {p: store.item(f.item_id) for p, f in files.items() if f.item_id}
+    return files, items, store.generation()
+
+
+def test_a_scan_staged_in_chunks_is_still_one_transaction(
+    content_dir: Path, make_settings, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks written before a failure are rolled back: the store shows all or nothing."""
+    from feedsvc import pipeline
+
+    _many_files(content_dir, 9)
+    monkeypatch.setattr(pipeline, "STAGE_ITEMS", 2)  # several chunks are written
+    settings = make_settings(content_dir, store_url)
+    store = open_store(settings.store.url)
+    try:
+        scan(settings, store, now=NOW)
+        before = _store_state(store)
+        for path in content_dir.glob("many-*.md"):
+            path.write_text(path.read_text(encoding="utf-8") + "<p>More.</p>\n", "utf-8")
+            os.utime(path, ns=(1, 1))  # a new fingerprint, so each file is read again
+
+        def fail_late(done: int, total: int) -> None:
+            assert total == 9
+            if done == 8:  # four chunks of two are staged by now
+                # A reader meanwhile still sees the previous scan, whole.
+                assert _store_state(store) == before
+                raise RuntimeError("killed mid-scan")
+
+        with pytest.raises(RuntimeError, match="killed mid-scan"):
+            scan(settings, store, now=NOW, progress=fail_late)
+        assert _store_state(store) == before
+        report = scan(settings, store, now=NOW)
+        assert report.updated == 9 and not report.errors
+        assert _store_state(store)[2] == before[2] + 1  # one scan, one generation step
+    finally:
+        store.close()
+
+
+def test_an_unchanged_rescan_takes_no_write_lock(
+    content_dir: Path, make_settings, store_url: str
+) -> None:
+    settings = make_settings(content_dir, store_url)
+    store = open_store(settings.store.url)
+    try:
+        scan(settings, store, now=NOW)
+        with store.scan_writer() as writer:
+            writer.stage([], [])  # nothing staged: no transaction is opened
+            generation = writer.commit(ScanChanges())
+        assert generation == store.generation()
+        report = scan(settings, store, now=NOW)
+        assert report.unchanged == 2 and report.generation == generation
+    finally:
+        store.close()
+
+
+def test_a_pooled_scan_stores_exactly_what_a_serial_scan_stores(
+    tmp_path: Path, content_dir: Path, make_settings
+) -> None:
+    """The process pool (large cold scans) changes how fast, never what is stored."""
+    _many_files(content_dir, 150)
+    (content_dir / "broken.md").write_bytes(b"---\ntitle: never closed\n")
+    states = []
+    for workers in (1, 2):
+        settings = make_settings(content_dir, f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        store = open_store(settings.store.url)
+        try:
+            report = scan(settings, store, now=NOW, workers=workers)
+            assert report.added == 152 and [e.path for e in report.errors] == ["broken.md"]
+            states.append(_store_state(store))
+        finally:
+            store.close()
+    assert states[0] == states[1]

@@ -744,3 +744,40 @@ def test_written_titles_lose_html_tags_but_keep_angle_bracket_text(
     from feedsvc.normalise.fields import plain_text
 
     assert plain_text(written) == shown
+
+
+def test_content_hash_is_the_hash_of_the_asdict_form() -> None:
+    """content_hash builds its mapping by hand for speed; stored hashes must not move."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from feedsvc.normalise import content_hash
+    from feedsvc.types import Category, Item
+
+    item = Item(
+        id="a",
+        guid="tag:x,2024:a",
+        source_path="a.md",
+        url="https://x.example/a",
+        title="Tïtle \u2028",
+        summary="s",
+        content_html="<p>h</p>",
+        content_text="h",
+        language="ko",
+        categories=(Category("News Today", "news-today"), Category("정치", "정치")),
+        tags=("t1", "t2"),
+        image=None,
+        authors=("A", "B"),
+        published=datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=9))),
+        updated=datetime(2024, 1, 3, tzinfo=UTC),
+        draft=True,
+    )
+    fields = dataclasses.asdict(item)
+    fields.pop("content_hash")
+    payload = json.dumps(
+        fields, default=datetime.isoformat, sort_keys=True, ensure_ascii=True, allow_nan=False
+    )
+    expected = hashlib.blake2b(payload.encode("ascii"), digest_size=20).hexdigest()
+    assert content_hash(item) == expected
+    assert set(fields) | {"content_hash"} == {f.name for f in dataclasses.fields(Item)}

@@ -195,19 +195,32 @@ def _draft(meta: Meta) -> bool:
 
 
 def content_hash(item: Item) -> str:
-    """blake2b of a canonical JSON of every field but ``content_hash`` itself."""
-    fields = dataclasses.asdict(item)
-    fields.pop("content_hash")
-    payload = json.dumps(
-        fields, default=_json_default, sort_keys=True, ensure_ascii=True, allow_nan=False
-    )
+    """blake2b of a canonical JSON of every field but ``content_hash`` itself.
+
+    The field mapping is built by hand: ``dataclasses.asdict`` deep-copies
+    every value and cost as much as parsing the file. It is exactly what
+    ``asdict`` gave (tests pin it), so stored hashes stay valid.
+    """
+    fields = {
+        "id": item.id,
+        "guid": item.guid,
+        "source_path": item.source_path,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "content_html": item.content_html,
+        "content_text": item.content_text,
+        "language": item.language,
+        "categories": [{"name": c.name, "slug": c.slug} for c in item.categories],
+        "tags": item.tags,
+        "image": item.image,
+        "authors": item.authors,
+        "published": item.published.isoformat(),
+        "updated": item.updated.isoformat(),
+        "draft": item.draft,
+    }
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=True, allow_nan=False)
     return hashlib.blake2b(payload.encode("ascii"), digest_size=20).hexdigest()
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not serialisable: {type(value).__name__}")
 
 
 def site_digest(site: SiteSettings) -> str:

@@ -7,13 +7,13 @@ with ``open_store(url)``; SQLite and PostgreSQL differ only inside ``backend.py`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from feedsvc.types import FeedInfo, FeedKey, Item, ScanReport, StoredFile
+from feedsvc.types import FeedInfo, FeedKey, FileState, Item, ScanReport, StoredFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,27 @@ class ScanFailure:
     failed_at: datetime
 
 
+class ScanWriter(Protocol):
+    """One scan's writes, streamed in chunks into ONE transaction.
+
+    A scan of 50,000 new files cannot hold every item in memory until the
+    end, so it hands them over in chunks (``stage``). The transaction opens
+    with the first chunk that writes anything and commits only in ``commit``:
+    readers keep seeing the previous scan until then, and a kill at any
+    moment (or an exception leaving the ``Store.scan_writer`` block) rolls
+    every staged chunk back. Nothing staged and nothing to commit means
+    nothing written, not even a lock taken.
+    """
+
+    def stage(self, files: Sequence[StoredFile], items: Sequence[Item]) -> None:
+        """Write these file rows and (changed) items inside the open transaction."""
+        ...
+
+    def commit(self, changes: ScanChanges) -> int:
+        """Apply the rest of the scan (deletions, last rows), commit; return the generation."""
+        ...
+
+
 class Store(Protocol):
     """Contract of every store.
 
@@ -77,8 +98,16 @@ class Store(Protocol):
       PostgreSQL) hosts; a killed holder never leaves a stale lock.
     """
 
-    def files(self) -> Mapping[str, StoredFile]:
-        """Every known source file by relative path."""
+    def files(self, paths: Collection[str] | None = None) -> Mapping[str, StoredFile]:
+        """Every known source file by relative path (only ``paths``, if given)."""
+        ...
+
+    def file_states(self) -> Mapping[str, FileState]:
+        """Every known source file's fingerprint by path: the cheap read of a rescan."""
+        ...
+
+    def item_hashes(self, item_ids: Collection[str]) -> Mapping[str, str]:
+        """The stored ``content_hash`` of those of ``item_ids`` that exist."""
         ...
 
     def settings_digest(self) -> str | None:
@@ -87,6 +116,10 @@ class Store(Protocol):
 
     def apply(self, changes: ScanChanges) -> int:
         """Apply a scan's changes atomically; return the (possibly new) generation."""
+        ...
+
+    def scan_writer(self) -> AbstractContextManager[ScanWriter]:
+        """A writer for one scan's chunks; leaving the block without ``commit`` rolls back."""
         ...
 
     def generation(self) -> int:
@@ -142,4 +175,4 @@ def open_store(url: str) -> Store:
     return SqlStore(url)
 
 
-__all__ = ["ScanChanges", "ScanFailure", "ScanState", "Store", "open_store"]
+__all__ = ["ScanChanges", "ScanFailure", "ScanState", "ScanWriter", "Store", "open_store"]
