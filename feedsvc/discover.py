@@ -148,22 +148,34 @@ class _Walk:
         self.pending: list[tuple[bytes, str, bytes]] = []
 
     def folder(self, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> None:
+        # The folder is opened once without following a link, listed through its
+        # descriptor, and each entry is stat'ed relative to it (fstatat): no path
+        # is resolved again per file, which is a quarter of the cost of a stat.
+        fd = os.open(abs_dir, _DIR_FLAGS)
+        try:
+            self._list(fd, rel_dir_b, rel_dir, abs_dir)
+        finally:
+            os.close(fd)
+
+    def _list(self, fd: int, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> None:
         ignored, files, errors = self.ignored, self.files, self.errors
         max_bytes = self.max_bytes
-        with os.scandir(abs_dir) as entries:
+        lstat = os.stat
+        with os.scandir(fd) as entries:
             for entry in entries:
-                name_b = entry.name
-                if name_b.startswith(b"."):
+                name = entry.name  # text: scandir of a descriptor decodes with surrogateescape
+                if name.startswith("."):
                     continue
+                # A name that is not UTF-8 is shown with \\xNN escapes (display_path);
                 # "/" is ASCII, so decoding parts separately equals decoding the whole.
-                name = name_b.decode("utf-8", "backslashreplace")  # display_path, inlined
-                rel = rel_dir + name
+                shown = name if name.isascii() else display_path(os.fsencode(name))
+                rel = rel_dir + shown
                 if ignored is not None and (
-                    ignored.match(name) or (rel_dir and ignored.match(rel))
+                    ignored.match(shown) or (rel_dir and ignored.match(rel))
                 ):
                     continue
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    st = lstat(name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # removed between listing and stat: it is simply gone
                 except OSError as exc:
@@ -174,7 +186,7 @@ class _Walk:
                     size = st.st_size
                     # The common case costs two comparisons, no call.
                     error = (
-                        self._refusal(rel, rel_dir_b + name_b, size)
+                        self._refusal(rel, rel_dir_b + os.fsencode(name), size)
                         if size > max_bytes or "\\x" in rel
                         else None
                     )
@@ -183,7 +195,10 @@ class _Walk:
                     else:
                         errors.append(FileError(rel, error))
                 elif kind == stat.S_IFDIR:
-                    self.pending.append((rel_dir_b + name_b + b"/", rel + "/", entry.path))
+                    name_b = os.fsencode(name)
+                    self.pending.append(
+                        (rel_dir_b + name_b + b"/", rel + "/", abs_dir + b"/" + name_b)
+                    )
                 elif kind == stat.S_IFLNK:
                     errors.append(FileError(rel, SYMLINK_REASON))
                 # FIFO, socket, device: never content, never opened.

@@ -181,15 +181,15 @@ def test_unreadable_subfolder_is_reported_and_the_walk_goes_on(
     (root / "locked" / "x.txt").write_text("x")
     (root / "open").mkdir()
     (root / "open" / "y.txt").write_text("y")
-    real_scandir = os.scandir
+    real_open = os.open
     locked = os.fsencode(root / "locked")
 
-    def scandir(path: bytes) -> object:
+    def open_(path: bytes, flags: int, *args: object, **kwargs: object) -> int:
         if path == locked:  # chmod 000 does not stop root, so fail the call itself
             raise PermissionError(13, "Permission denied")
-        return real_scandir(path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "open", open_)
     found = scan(root)
     assert paths(found) == ["a.txt", "open/y.txt"]
     assert errors(found) == {"locked": "folder cannot be read: Permission denied"}

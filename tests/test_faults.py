@@ -594,7 +594,11 @@ def test_files_written_replaced_and_deleted_while_scans_run(
             os.replace(tmp, atomic)
             written["atomic"] = n
             if n % 2:
-                flap.write_text("# Flap\n\nnow you see me\n", encoding="utf-8")
+                # Created whole (a scan catching an in-place write half done is
+                # inplace.md's case): this file tests appearing and vanishing.
+                tmp = content_dir / ".flap.tmp"
+                tmp.write_text("# Flap\n\nnow you see me\n", encoding="utf-8")
+                os.replace(tmp, flap)
             else:
                 flap.unlink(missing_ok=True)
             time.sleep(0.003)

@@ -25,7 +25,16 @@ import feedsvc.store.sql as sql_module
 from feedsvc.errors import StoreError
 from feedsvc.store import ScanChanges, ScanState, open_store
 from feedsvc.store.sql import SqlStore
-from feedsvc.types import Category, FeedInfo, FeedKey, FileError, Item, ScanReport, StoredFile
+from feedsvc.types import (
+    Category,
+    FeedInfo,
+    FeedKey,
+    FileError,
+    FileState,
+    Item,
+    ScanReport,
+    StoredFile,
+)
 
 KST = timezone(timedelta(hours=9))
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -661,3 +670,60 @@ def test_same_settings_digest_is_not_rewritten(
     store.apply(ScanChanges(settings_digest="d"))
     assert writes() == before
     assert store.settings_digest() == "d"
+
+
+def test_file_states_stay_right_across_processes_and_reads_are_cached(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process keeps the file states it read; every files write elsewhere
+    invalidates them, and its own writes carry them forward."""
+    here, there = SqlStore(store_url), SqlStore(store_url)
+    full_reads: list[int] = []
+    read_rows = sql_module._file_state_rows
+
+    def counting(conn: sa.Connection) -> Any:
+        full_reads.append(1)
+        return read_rows(conn)
+
+    monkeypatch.setattr(sql_module, "_file_state_rows", counting)
+
+    def reads_of_files() -> int:
+        return len(full_reads)
+
+    def fresh() -> dict[str, FileState]:
+        other = SqlStore(store_url)
+        try:
+            # From the full rows: another path through the store than file_states.
+            return {
+                path: FileState(f.size, f.mtime_ns, f.item_id, f.error)
+                for path, f in other.files().items()
+            }
+        finally:
+            other.close()
+
+    try:
+        there.apply(ScanChanges(files=(make_file("x.md"),)))
+        assert set(here.file_states()) == {"x.md"}
+        assert set(here.file_states()) == {"x.md"}
+        assert reads_of_files() == 1  # the second read came from the cache
+
+        # Another process writes files: the cache is stale and read again.
+        there.apply(ScanChanges(files=(make_file("y.md"),), removed_paths=("x.md",)))
+        assert dict(here.file_states()) == fresh() and set(fresh()) == {"y.md"}
+        assert reads_of_files() == 2
+
+        # This process writes: its cache moves forward without a read.
+        grown = make_file("y.md", size=99)
+        put(here, make_item("z", source_path="z.md"))
+        here.apply(ScanChanges(files=(grown,), removed_paths=("z.md",)))
+        assert dict(here.file_states()) == fresh()
+        assert here.file_states()["y.md"] == FileState(99, grown.mtime_ns, None, None)
+        assert reads_of_files() == 2
+
+        # Items alone leave the file states (and so the cache) as they are.
+        there.apply(ScanChanges(items=(make_item("w", source_path="y.md"),)))
+        assert dict(here.file_states()) == fresh()
+        assert reads_of_files() == 2
+    finally:
+        here.close()
+        there.close()

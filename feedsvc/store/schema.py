@@ -330,6 +330,8 @@ def load_file(row: sa.Row[Any]) -> StoredFile:
 
 FAILURE_KEY = "scan_failure"
 SCANS_KEY = "scans_total"
+# Replaced by every transaction that writes files or items (see SqlStore.file_states).
+FILES_STAMP_KEY = "files_stamp"
 
 
 def dump_failure(failure: ScanFailure) -> str:

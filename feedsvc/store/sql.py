@@ -8,9 +8,11 @@ never carries the URL or password.
 from __future__ import annotations
 
 import os
+import secrets
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -38,7 +40,7 @@ def _after_fork_in_child() -> None:
         store.after_fork()
 
 
-# A forked child (gunicorn worker) must not reuse the parent's sockets.
+# A forked child (a server worker) must not reuse the parent's sockets.
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
@@ -61,6 +63,8 @@ class SqlStore:
             self._generation_q.compile(self._engine, compile_kwargs={"literal_binds": True})
         )
         self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
+        # (files stamp, states) of the last full read: see file_states.
+        self._states: tuple[str, Mapping[str, FileState]] | None = None
         try:
             self._ensure_schema()
         except BaseException:
@@ -131,15 +135,24 @@ class SqlStore:
         return found
 
     def file_states(self) -> Mapping[str, FileState]:
-        # Every rescan reads this for every file: plain tuples, no dates parsed
-        # and no Row attribute lookups (50,000 rows in tens of milliseconds).
-        f = s.files
-        q = sa.select(f.c.path, f.c.size, f.c.mtime_ns, f.c.item_id, f.c.error)
-        rows = self._single("read files", lambda c: c.execute(q).all())
-        return {
+        # Every rescan reads this for every file. Each writing transaction puts
+        # a new random files stamp in meta, so a process keeps the last states
+        # it read with their stamp: a rescan after nothing was written reads one
+        # meta row instead of every file row (at 50,000 files, 0.1-0.3 s). The
+        # stamp and the rows come from one snapshot, so they always agree.
+        stamp_q = sa.select(s.meta.c.value).where(s.meta.c.key == s.FILES_STAMP_KEY)
+        with self._errors("read files"), self._connect(self._backend.snapshot_options) as conn:
+            stamp = conn.execute(stamp_q).scalar_one_or_none()
+            cached = self._states
+            if stamp is not None and cached is not None and cached[0] == stamp:
+                return cached[1]
+            rows = _file_state_rows(conn)
+        states = {
             path: FileState(size, mtime, item_id, error)
             for path, size, mtime, item_id, error in rows
         }
+        self._states = None if stamp is None else (stamp, MappingProxyType(states))
+        return states
 
     def item_hashes(self, item_ids: Collection[str]) -> Mapping[str, str]:
         found: dict[str, str] = {}
@@ -312,6 +325,13 @@ class _SqlScanWriter:
         self._tx: sa.RootTransaction | None = None
         self._touched = 0
         self._done = False
+        # The file states this process had cached when the transaction began,
+        # if they were current, and what this transaction changes in them:
+        # after the commit the cache moves forward instead of being re-read.
+        self._base: Mapping[str, FileState] | None = None
+        self._stamp = ""
+        self._updates: dict[str, FileState | None] = {}
+        self._files_changed = False
 
     def _open(self) -> sa.Connection:
         if self._done:
@@ -321,6 +341,11 @@ class _SqlScanWriter:
             conn = self._stack.enter_context(store._connect(store._backend.write_options))
             self._tx = conn.begin()
             self._conn = conn
+            stamp_q = sa.select(s.meta.c.value).where(s.meta.c.key == s.FILES_STAMP_KEY)
+            before = conn.execute(stamp_q).scalar_one_or_none()
+            cached = store._states
+            if before is not None and cached is not None and cached[0] == before:
+                self._base = cached[1]
         return self._conn
 
     def stage(self, files: Sequence[StoredFile], items: Sequence[Item]) -> None:
@@ -330,6 +355,7 @@ class _SqlScanWriter:
             conn = self._open()
             _write_files(conn, self._store._backend, files)
             self._touched += _write_items(conn, self._store._backend, items)
+        self._note(files, ())
 
     def commit(self, changes: ScanChanges) -> int:
         if self._conn is None and changes.empty:
@@ -340,10 +366,34 @@ class _SqlScanWriter:
         with self._store._errors("apply a scan"):
             conn = self._open()
             generation = self._store._apply_in(conn, changes, self._touched)
+            self._note(changes.files, changes.removed_paths)
+            if self._files_changed:
+                # Every process's cached file states stop matching the store
+                # once this commits (file_states reads the stamp first).
+                self._stamp = secrets.token_hex(8)
+                row = {"key": s.FILES_STAMP_KEY, "value": self._stamp}
+                conn.execute(self._store._backend.upsert(s.meta, ["key"]), row)
             assert self._tx is not None
             self._tx.commit()
         self._done = True
+        if self._files_changed and self._base is not None:
+            states = dict(self._base)
+            for path, state in self._updates.items():
+                if state is None:
+                    states.pop(path, None)
+                else:
+                    states[path] = state
+            self._store._states = (self._stamp, MappingProxyType(states))
         return generation
+
+    def _note(self, files: Sequence[StoredFile], removed: Sequence[str]) -> None:
+        self._files_changed = self._files_changed or bool(files) or bool(removed)
+        if self._base is None:
+            return
+        for f in files:
+            self._updates[f.path] = FileState(f.size, f.mtime_ns, f.item_id, f.error)
+        for path in removed:
+            self._updates[path] = None
 
     def close(self) -> None:
         """Roll back whatever was staged and not committed; give the connection back."""
@@ -402,6 +452,24 @@ def _delete_removed(conn: sa.Connection, changes: ScanChanges) -> int:
     _delete_in(conn, c, c.c.item_id, changes.removed_items)
     deleted += _delete_in(conn, i, i.c.id, changes.removed_items)
     return deleted
+
+
+def _file_state_rows(conn: sa.Connection) -> list[tuple[str, int, int, str | None, str | None]]:
+    """Every file's fingerprint straight from the driver's cursor.
+
+    SQLAlchemy's Row objects cost three times the driver's own fetch here
+    (0.17 s against 0.055 s for 50,000 rows), and every rescan reads them all.
+    """
+    f = s.files
+    query = sa.select(f.c.path, f.c.size, f.c.mtime_ns, f.c.item_id, f.c.error)
+    sql = str(query.compile(dialect=conn.dialect))
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return cast("list[tuple[str, int, int, str | None, str | None]]", rows)
 
 
 def _write_files(conn: sa.Connection, backend: Backend, files: Sequence[StoredFile]) -> None:
