@@ -35,7 +35,7 @@ def markdown(results: dict[str, Any]) -> str:
             " included, sampled every 20 ms).",
             "",
             "| files | runs | feedsvc cold | items/s | scan / render | peak RSS (own / tree) "
-            "| rescan unchanged "
+            "| rescan unchanged (new process / watcher) "
             "| Hugo feeds-only | vs Hugo | Pelican feeds-only | vs Pelican "
             "| Hugo rebuild 1 changed | Pelican rebuild 1 changed |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
@@ -49,7 +49,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {_f(e['cold_s'], ' s')} | {_f(e['items_per_s'], '', 0)} "
                 f"| {_f(e['cold_scan_s'], ' s')} / {_f(e['cold_render_s'], ' s')} "
                 f"| {_f(e['peak_mb'], ' MB', 0)} / {_f(e.get('peak_tree_mb'), ' MB', 0)} "
-                f"| {_f(e['rescan_s'], ' s', 3)} "
+                f"| {_f(e['rescan_s'], ' s', 3)} / {_f(e.get('rescan_warm_s'), ' s', 3)} "
                 f"| {_f(hugo.get('cold_s'), ' s')} "
                 f"| {_ratio(e['cold_s'], hugo.get('cold_s'), higher_is_better=False)} "
                 f"| {_f(pel.get('cold_s'), ' s')} "

@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import hashlib
+import operator
 import os
 import re
 import stat
@@ -54,6 +55,7 @@ VANISHED_REASON = "file vanished before it could be read"
 
 _IFMT = 0o170000  # stat.S_IFMT as a mask: one AND per entry instead of a call
 _IFREG = stat.S_IFREG
+_by_path = operator.attrgetter("path")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +131,8 @@ def discover(root: Path, ignore: tuple[str, ...], max_bytes: int) -> Discovery:
                 walk.errors.append(FileError(rel[:-1], f"folder cannot be read: {exc.strerror}"))
     if not walk.files:
         raise ContentRootError(root, "has no files")
-    walk.files.sort()  # named tuples led by their (unique) path: sorted by path
-    walk.errors.sort(key=lambda e: e.path)
+    walk.files.sort(key=_by_path)  # comparing the paths alone: half the cost of tuples
+    walk.errors.sort(key=_by_path)
     return Discovery(tuple(walk.files), tuple(walk.errors))
 
 

@@ -116,30 +116,37 @@ def scan(
         renormalise = store.settings_digest() != digest
 
         plan = _Plan(files=[], pending=[], removed_items=[], errors=[])
-        present = {source.path for source in found.files}
         failing = {error.path: error.error for error in found.errors}
 
         to_read: list[SourceFile] = []
+        known = 0  # found files the store has a row for
         for source in found.files:
             prev = states.get(source.path)
-            if (
-                prev is not None
-                and not renormalise
-                and prev.size == source.size
-                and prev.mtime_ns == source.mtime_ns
-            ):
+            if prev is None:
+                to_read.append(source)
+                continue
+            known += 1
+            if not renormalise and prev.size == source.size and prev.mtime_ns == source.mtime_ns:
                 plan.unchanged += 1
                 if prev.error:
                     plan.errors.append(FileError(source.path, prev.error))
                 continue
             to_read.append(source)
-        gone = sorted(path for path in states if path not in present)
+        gone: list[str] = []
+        if known < len(states):  # some stored file was not found (else none is gone)
+            present = {source.path for source in found.files}
+            gone = sorted(path for path in states if path not in present)
         # Full rows (with dates) only for the files that need them: the read ones,
         # and the unreadable ones whose error is recorded on their row.
         wanted = [s.path for s in to_read if s.path in states]
         wanted += [path for path in gone if _failing_reason(path, failing) is not None]
         stored = store.files(wanted) if wanted else {}
-        owners = {f.item_id: path for path, f in states.items() if f.item_id is not None}
+        # Which file holds each id, to refuse a second file claiming it (read files only).
+        owners = (
+            {f.item_id: path for path, f in states.items() if f.item_id is not None}
+            if to_read
+            else {}
+        )
 
     work = [(source, stored.get(source.path)) for source in to_read]
     with ExitStack() as stack:
