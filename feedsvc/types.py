@@ -11,7 +11,7 @@ Only the standard library may be imported here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -207,3 +207,31 @@ class FeedInfo:
     key: FeedKey
     item_count: int
     category_name: str | None = None
+
+
+def item_fields(
+    item: Item, date: Callable[[datetime], str] = datetime.isoformat
+) -> dict[str, object]:
+    """Every field of ``item`` but ``content_hash``, as JSON-ready values in field order.
+
+    The one mapping behind both the content hash and the store's row, so the
+    two can never disagree on what an item is. ``date`` formats the datetimes.
+    """
+    return {
+        "id": item.id,
+        "guid": item.guid,
+        "source_path": item.source_path,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "content_html": item.content_html,
+        "content_text": item.content_text,
+        "language": item.language,
+        "categories": [{"name": c.name, "slug": c.slug} for c in item.categories],
+        "tags": list(item.tags),
+        "image": item.image,
+        "authors": list(item.authors),
+        "published": date(item.published),
+        "updated": date(item.updated),
+        "draft": item.draft,
+    }

@@ -25,7 +25,7 @@ from feedsvc.normalise.summary import SUMMARY_LIMIT, cut
 from feedsvc.normalise.urls import absolute_http_url, guid_for, id_from_path, item_page_url
 from feedsvc.settings import SiteSettings
 from feedsvc.text import collapse_whitespace, xml_safe
-from feedsvc.types import Category, Item, RawDocument
+from feedsvc.types import Category, Item, RawDocument, item_fields
 
 __all__ = ["RULES_VERSION", "content_hash", "normalise", "site_digest"]
 
@@ -197,28 +197,11 @@ def _draft(meta: Meta) -> bool:
 def content_hash(item: Item) -> str:
     """blake2b of a canonical JSON of every field but ``content_hash`` itself.
 
-    The field mapping is built by hand: ``dataclasses.asdict`` deep-copies
-    every value and cost as much as parsing the file. It is exactly what
-    ``asdict`` gave (tests pin it), so stored hashes stay valid.
+    The field mapping is built by ``item_fields``, not ``dataclasses.asdict``,
+    which deep-copies every value and cost as much as parsing the file. It is
+    exactly what ``asdict`` gave (tests pin it), so stored hashes stay valid.
     """
-    fields = {
-        "id": item.id,
-        "guid": item.guid,
-        "source_path": item.source_path,
-        "url": item.url,
-        "title": item.title,
-        "summary": item.summary,
-        "content_html": item.content_html,
-        "content_text": item.content_text,
-        "language": item.language,
-        "categories": [{"name": c.name, "slug": c.slug} for c in item.categories],
-        "tags": item.tags,
-        "image": item.image,
-        "authors": item.authors,
-        "published": item.published.isoformat(),
-        "updated": item.updated.isoformat(),
-        "draft": item.draft,
-    }
+    fields = item_fields(item)
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=True, allow_nan=False)
     return hashlib.blake2b(payload.encode("ascii"), digest_size=20).hexdigest()
 

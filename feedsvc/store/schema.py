@@ -21,7 +21,16 @@ import sqlalchemy as sa
 
 from feedsvc.errors import StoreError
 from feedsvc.store import ScanFailure
-from feedsvc.types import Category, FeedInfo, FeedKey, FileError, Item, ScanReport, StoredFile
+from feedsvc.types import (
+    Category,
+    FeedInfo,
+    FeedKey,
+    FileError,
+    Item,
+    ScanReport,
+    StoredFile,
+    item_fields,
+)
 
 # Bump when a table or the JSON layout changes, and teach ``sql.py`` to migrate.
 SCHEMA_VERSION = 1
@@ -181,27 +190,7 @@ def _dumps(value: object) -> str:
 
 def item_row(item: Item) -> dict[str, Any]:
     """The ``items`` row for one item (JSON encoded once, here)."""
-    data = _dumps(
-        {
-            "id": item.id,
-            "guid": item.guid,
-            "source_path": item.source_path,
-            "url": item.url,
-            "title": item.title,
-            "summary": item.summary,
-            "content_html": item.content_html,
-            "content_text": item.content_text,
-            "language": item.language,
-            "categories": [{"name": c.name, "slug": c.slug} for c in item.categories],
-            "tags": list(item.tags),
-            "image": item.image,
-            "authors": list(item.authors),
-            "published": dump_dt(item.published),
-            "updated": dump_dt(item.updated),
-            "draft": item.draft,
-            "content_hash": item.content_hash,
-        }
-    )
+    data = _dumps({**item_fields(item, dump_dt), "content_hash": item.content_hash})
     # The store's change key. An item without a content_hash still gets one,
     # so "write only when the hash differs" never hides a real change.
     digest = item.content_hash or "data:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
