@@ -25,6 +25,11 @@ Rules, each from PITFALLS.md "Files":
   error rather than risking two files behind one path.
 - The root itself must be a real, readable folder with at least one file:
   anything else raises ``ContentRootError``, never "every item was deleted".
+
+A long-lived caller (the watcher) passes a ``Listings``: each folder's entries
+are then listed and filtered once and reused while the folder's own mtime and
+ctime stay the same (every create, delete or rename of an entry changes them),
+so an unchanged rescan does one ``stat`` per file and little else.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ import operator
 import os
 import re
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from feedsvc.errors import ContentRootError, SourceError
@@ -56,6 +62,47 @@ VANISHED_REASON = "file vanished before it could be read"
 _IFMT = 0o170000  # stat.S_IFMT as a mask: one AND per entry instead of a call
 _IFREG = stat.S_IFREG
 _by_path = operator.attrgetter("path")
+_second = operator.itemgetter(1)
+
+
+# A folder changed less than this before it was listed is listed again next
+# time: its timestamps come from a coarse clock (a few ms), so an entry made in
+# the same tick, after the listing, would leave them as they were.
+_SETTLED_NS = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One folder's entries that passed the name rules, as the last listing saw them."""
+
+    stamp: tuple[int, int, int]  # the folder's (inode, mtime_ns, ctime_ns)
+    files: tuple[tuple[str, str], ...]  # (name, relative path): stat'ed on every walk
+    folders: tuple[tuple[bytes, str, bytes], ...]  # as ``_Walk.pending`` takes them
+    errors: tuple[FileError, ...]  # refused by name or kind (links): no stat needed
+
+
+class Listings:
+    """Folder listings kept between walks of one content root, in one process.
+
+    Only a cache: a walk with or without it finds the same files. A folder is
+    listed again when its inode, mtime or ctime moved, or when it had changed
+    too recently to trust them (``_SETTLED_NS`` before ``clock_ns()``, which is
+    compared with file system timestamps, so it is the real clock by default).
+    ``reused`` and ``listed`` count folders since it was made.
+    """
+
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.clock_ns = clock_ns
+        self.reused = 0
+        self.listed = 0
+        self._folders: dict[bytes, _Listing] = {}
+        self._rules: tuple[object, ...] | None = None
+
+    def _for_rules(self, rules: tuple[object, ...]) -> dict[bytes, _Listing]:
+        if rules != self._rules:  # other ignore globs or size cap: nothing carries over
+            self._folders = {}
+            self._rules = rules
+        return self._folders
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +157,20 @@ def _check_root(root: Path) -> None:
         raise ContentRootError(root, "is not a folder")
 
 
-def discover(root: Path, ignore: tuple[str, ...], max_bytes: int) -> Discovery:
+def discover(
+    root: Path, ignore: tuple[str, ...], max_bytes: int, listings: Listings | None = None
+) -> Discovery:
     """List the regular files under ``root`` (SPEC §1), with entries refused and why.
 
     Raises ``ContentRootError`` when the root is missing, not a folder, a
     symbolic link, unreadable, or holds no file at all after skipping.
+    ``listings`` (optional) reuses unchanged folders' listings between calls.
     """
     _check_root(root)
     walk = _Walk(_ignore_pattern(ignore), max_bytes)
+    if listings is not None:
+        walk.listings = listings
+        walk.cache = listings._for_rules((os.fsencode(root), ignore, max_bytes))
     try:
         walk.folder(b"", "", os.fsencode(root))
     except OSError as exc:
@@ -144,6 +197,8 @@ class _Walk:
     def __init__(self, ignored: re.Pattern[str] | None, max_bytes: int) -> None:
         self.ignored = ignored
         self.max_bytes = max_bytes
+        self.listings: Listings | None = None
+        self.cache: dict[bytes, _Listing] | None = None  # the listings' folders
         self.files: list[SourceFile] = []
         self.errors: list[FileError] = []
         # Folders still to list: (relative bytes + b"/", relative text + "/", absolute bytes).
@@ -155,14 +210,52 @@ class _Walk:
         # is resolved again per file, which is a quarter of the cost of a stat.
         fd = os.open(abs_dir, _DIR_FLAGS)
         try:
-            self._list(fd, rel_dir_b, rel_dir, abs_dir)
+            if self.cache is None or self.listings is None:
+                self._list(fd, rel_dir_b, rel_dir, abs_dir)
+                return
+            st = os.fstat(fd)  # before listing: a change while listing moves the stamp
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            known = self.cache.get(rel_dir_b)
+            if known is not None and known.stamp == stamp and self._relisted(fd, known):
+                self.listings.reused += 1
+                return
+            self.cache.pop(rel_dir_b, None)
+            self.listings.listed += 1
+            listing = self._list(fd, rel_dir_b, rel_dir, abs_dir)
+            settled = max(st.st_mtime_ns, st.st_ctime_ns) < self.listings.clock_ns() - _SETTLED_NS
+            if listing is not None and settled:
+                self.cache[rel_dir_b] = replace(listing, stamp=stamp)
         finally:
             os.close(fd)
 
-    def _list(self, fd: int, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> None:
+    def _relisted(self, fd: int, known: _Listing) -> bool:
+        """Walk a folder from its cached listing: one stat per file. False (and
+        nothing recorded) if an entry is not what the listing said."""
+        max_bytes = self.max_bytes
+        found: list[SourceFile] = []
+        lstat = os.stat
+        for name, rel in known.files:
+            try:
+                st = lstat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                return False
+            if st.st_mode & _IFMT != _IFREG or st.st_size > max_bytes:
+                return False  # listed again, which says why
+            found.append(SourceFile(rel, st.st_size, st.st_mtime_ns))
+        self.files += found
+        self.errors += known.errors
+        self.pending += known.folders
+        return True
+
+    def _list(self, fd: int, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> _Listing | None:
+        """List one folder into the walk; return what a later walk may reuse, if anything."""
         ignored, files, errors = self.ignored, self.files, self.errors
         max_bytes = self.max_bytes
         lstat = os.stat
+        kept_files: list[tuple[str, str]] = []
+        kept_folders: list[tuple[bytes, str, bytes]] = []
+        kept_errors: list[FileError] = []
+        reusable = True
         with os.scandir(fd) as entries:
             for entry in entries:
                 name = entry.name  # text: scandir of a descriptor decodes with surrogateescape
@@ -182,6 +275,7 @@ class _Walk:
                     continue  # removed between listing and stat: it is simply gone
                 except OSError as exc:
                     errors.append(FileError(rel, f"cannot be read: {exc.strerror}"))
+                    reusable = False
                     continue
                 kind = st.st_mode & _IFMT
                 if kind == _IFREG:
@@ -194,16 +288,28 @@ class _Walk:
                     )
                     if error is None:
                         files.append(SourceFile(rel, size, st.st_mtime_ns))
+                        kept_files.append((name, rel))
                     else:
                         errors.append(FileError(rel, error))
+                        reusable = False  # a refused file is looked at afresh each time
                 elif kind == stat.S_IFDIR:
                     name_b = os.fsencode(name)
-                    self.pending.append(
-                        (rel_dir_b + name_b + b"/", rel + "/", abs_dir + b"/" + name_b)
-                    )
+                    folder = (rel_dir_b + name_b + b"/", rel + "/", abs_dir + b"/" + name_b)
+                    self.pending.append(folder)
+                    kept_folders.append(folder)
                 elif kind == stat.S_IFLNK:
-                    errors.append(FileError(rel, SYMLINK_REASON))
+                    link = FileError(rel, SYMLINK_REASON)
+                    errors.append(link)
+                    kept_errors.append(link)
                 # FIFO, socket, device: never content, never opened.
+        if not reusable:
+            return None
+        # Files in path order, folders in reverse (``pending`` is a stack): a walk
+        # from listings then yields files almost in order, and the final sort is
+        # a merge of few runs instead of a full sort.
+        kept_files.sort(key=_second)
+        kept_folders.sort(key=_second, reverse=True)
+        return _Listing((0, 0, 0), tuple(kept_files), tuple(kept_folders), tuple(kept_errors))
 
     def _refusal(self, rel: str, rel_b: bytes, size: int) -> str | None:
         if "\\x" in rel and _ESCAPE.search(rel) and source_fs_path(rel) != rel_b:

@@ -23,7 +23,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
 
-from feedsvc.discover import VANISHED_REASON, Discovery, discover, file_hash, read_source
+from feedsvc.discover import (
+    VANISHED_REASON,
+    Discovery,
+    Listings,
+    discover,
+    file_hash,
+    read_source,
+)
 from feedsvc.errors import ContentRootError, SourceError, StoreError
 from feedsvc.normalise import normalise, site_digest
 from feedsvc.parse import parse_document
@@ -96,6 +103,7 @@ def scan(
     now: datetime,
     progress: Progress | None = None,
     workers: int | None = None,
+    listings: Listings | None = None,
 ) -> ScanReport:
     """Rescan the content root once and apply what changed; return the report.
 
@@ -106,11 +114,14 @@ def scan(
     ``workers``: processes that parse files; None picks one per core (at most
     two) when at least ``POOL_MIN_FILES`` files must be read, else one (no pool).
     Items reach the store in chunks inside ONE transaction (``Store.scan_writer``).
+    ``listings``: folder listings kept from earlier scans of this process (a cache).
     """
     started = time.perf_counter()
     root = settings.content_root
     with _gc_paused():
-        found: Discovery = discover(root, settings.content.ignore, settings.content.max_file_bytes)
+        found: Discovery = discover(
+            root, settings.content.ignore, settings.content.max_file_bytes, listings
+        )
         states = store.file_states()
         digest = site_digest(settings.site)
         renormalise = store.settings_digest() != digest
@@ -147,6 +158,9 @@ def scan(
             if to_read
             else {}
         )
+        # Free the fingerprints before the collector is back: its first pass
+        # would otherwise walk every one of them (about 50 ms at 50,000 files).
+        del found
 
     work = [(source, stored.get(source.path)) for source in to_read]
     with ExitStack() as stack:
@@ -454,6 +468,7 @@ class Scanner:
         self._runs = 0
         self._last: ScanReport | None = None
         self._failure: BaseException | None = None
+        self._listings = Listings()  # unchanged folders are not listed again
         self.last_failure: ScanFailure | None = None
 
     def run(self, progress: Progress | None = None) -> ScanReport:
@@ -522,7 +537,13 @@ class Scanner:
         # One "scan started"/"scan finished" pair per scan really run (callers
         # that share a scan log nothing here): the log shows scans never overlap.
         log.info("scan started")
-        report = scan(self._settings, self._store, now=self._clock(), progress=progress)
+        report = scan(
+            self._settings,
+            self._store,
+            now=self._clock(),
+            progress=progress,
+            listings=self._listings,
+        )
         self._store.record_scan(ScanState(report, finished_at=self._clock()))
         log.info("scan finished: %s", report.summary())
         return report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.discover import Discovery, discover, file_hash, read_source
+from feedsvc.discover import Discovery, Listings, discover, file_hash, read_source
 from feedsvc.errors import ContentRootError, SourceError
 from feedsvc.types import SourceFile
 
@@ -308,18 +308,113 @@ def test_file_hash_is_a_stable_fingerprint() -> None:
     int(digest, 16)
 
 
-@pytest.mark.slow
-def test_fifty_thousand_files_are_walked_fast(tmp_path: Path) -> None:
-    folder = tmp_path / "many"
-    for d in range(100):
-        sub = folder / f"d{d:03}"
-        sub.mkdir(parents=True)
-        for i in range(500):
-            (sub / f"f{i}.txt").write_bytes(b"x")
-    scan(folder)  # warm the dentry cache, as a periodic rescan would find it
-    start = time.perf_counter()
-    found = scan(folder)
-    elapsed = time.perf_counter() - start
-    assert len(found.files) == 50_000
-    # Target is < 0.5 s (about 0.35 s measured on a busy 2-core box); leave CI headroom.
-    assert elapsed < 1.5
+# -- folder listings kept between walks (the watcher's rescans) -------------------------
+
+OLD = 1_600_000_000  # 2020: a folder untouched for years, as most of a news archive is
+
+
+def _age_folders(root: Path) -> None:
+    """Date every folder under (and including) ``root`` years back, as if long unchanged."""
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        os.utime(folder, (OLD, OLD), follow_symlinks=False)
+
+
+def _settled_listings() -> Listings:
+    # ctime cannot be set back: a clock a minute ahead lets folders aged by
+    # _age_folders count as settled, as they would be a few seconds later.
+    return Listings(clock_ns=lambda: time.time_ns() + 60_000_000_000)
+
+
+def _archive(root: Path) -> None:
+    (root / "news" / "2024").mkdir(parents=True)
+    (root / "news" / "2024" / "one.md").write_text("# one")
+    (root / "news" / "two.md").write_text("# two")
+    (root / "world").mkdir()
+    (root / "world" / "three.md").write_text("# three")
+    (root / "world" / "link.md").symlink_to(root / "a.txt")
+
+
+def _rename(root: Path) -> None:
+    (root / "news" / "two.md").rename(root / "news" / "deux.md")
+
+
+def _to_symlink(root: Path) -> None:
+    (root / "world" / "three.md").unlink()
+    (root / "world" / "three.md").symlink_to(root / "a.txt")
+
+
+def _new_folder(root: Path) -> None:
+    (root / "world" / "asia").mkdir()
+    (root / "world" / "asia" / "four.md").write_text("# four")
+
+
+def _drop_folder(root: Path) -> None:
+    (root / "news" / "2024" / "one.md").unlink()
+    (root / "news" / "2024").rmdir()
+
+
+def _atomic_replace(root: Path) -> None:
+    (root / "news" / ".two.md.new").write_text("# two, longer now")
+    (root / "news" / ".two.md.new").replace(root / "news" / "two.md")
+
+
+def _grow_over_cap(root: Path) -> None:
+    (root / "world" / "three.md").write_bytes(b"x" * (MAX + 1))
+
+
+def _to_fifo(root: Path) -> None:
+    (root / "news" / "two.md").unlink()
+    os.mkfifo(root / "news" / "two.md")
+
+
+CHANGES = {
+    "a file added": lambda root: (root / "news" / "2024" / "five.md").write_text("# five"),
+    "a file deleted": lambda root: (root / "world" / "three.md").unlink(),
+    "a file renamed": _rename,
+    "a file edited in place": lambda root: (root / "news" / "two.md").write_text("# two!"),
+    "a file replaced atomically": _atomic_replace,
+    "a file turned into a link": _to_symlink,
+    "a file over the size cap": _grow_over_cap,
+    "a file turned into a FIFO": _to_fifo,
+    "a hidden file added": lambda root: (root / "world" / ".draft.md").write_text("x"),
+    "an ignored file added": lambda root: (root / "news" / "two.md.tmp").write_text("x"),
+    "a folder added": _new_folder,
+    "a folder removed": _drop_folder,
+}
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=list(CHANGES))
+def test_a_walk_with_kept_listings_finds_what_a_fresh_walk_finds(root: Path, change: str) -> None:
+    _archive(root)
+    _age_folders(root)
+    listings = _settled_listings()
+    first = discover(root, IGNORE, MAX, listings)
+    assert first == scan(root)
+    again = discover(root, IGNORE, MAX, listings)
+    assert again == first
+    assert (listings.listed, listings.reused) == (4, 4)  # root, news, news/2024, world
+
+    CHANGES[change](root)
+    assert discover(root, IGNORE, MAX, listings) == scan(root)
+
+
+def test_a_folder_changed_moments_ago_is_listed_again(root: Path) -> None:
+    # Folder times tick coarsely: a file made in the same tick as a listing,
+    # after it, would leave them unchanged. A fresh folder is never trusted.
+    _archive(root)
+    listings = Listings()
+    discover(root, IGNORE, MAX, listings)
+    (root / "news" / "late.md").write_text("# late")
+    found = discover(root, IGNORE, MAX, listings)
+    assert "news/late.md" in paths(found)
+    assert listings.reused == 0
+
+
+def test_other_ignore_rules_start_the_listings_afresh(root: Path) -> None:
+    _archive(root)
+    _age_folders(root)
+    listings = _settled_listings()
+    discover(root, IGNORE, MAX, listings)
+    found = discover(root, (*IGNORE, "world"), MAX, listings)
+    assert found == scan(root, (*IGNORE, "world"))
+    assert "world/three.md" not in paths(found)
