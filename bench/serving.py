@@ -117,8 +117,9 @@ def python_servers(work: Path, env: dict[str, str], workers: int) -> dict[str, l
 
     ``feedsvc serve`` is the real command as shipped, without its watcher: the
     watcher's start-up scan would share the CPUs with the measurement. gunicorn
-    gthread, what ``feedsvc serve`` ran before granian, is measured beside it
-    when it is installed, for the record of the server choice.
+    gthread (what ``feedsvc serve`` ran before granian) and waitress (one
+    process: it has no worker processes, only threads) are measured beside it
+    when they are installed, for the record of the server choice.
     """
     py = sys.executable
     servers = {
@@ -132,6 +133,12 @@ def python_servers(work: Path, env: dict[str, str], workers: int) -> dict[str, l
             str(gunicorn),
             "-w", str(workers), "-k", "gthread", "--threads", "8",
             "-b", "127.0.0.1:{port}", "bench.apps:app",
+        ]  # fmt: skip
+    waitress = Path(py).parent / "waitress-serve"
+    if waitress.exists():
+        servers["waitress (1 process, 8 threads)"] = [
+            str(waitress), "--host", "127.0.0.1", "--port", "{port}", "--threads", "8",
+            "bench.apps:app",
         ]  # fmt: skip
     return servers
 
