@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -554,6 +555,44 @@ def test_scan_lock_is_released_when_the_block_raises(store: SqlStore) -> None:
         raise KeyError("boom")
     with store.scan_lock(wait=False) as got:
         assert got
+
+
+_OPEN_AT = """
+import sys, time
+from feedsvc.store.sql import SqlStore
+for at, url in zip(sys.argv[1::2], sys.argv[2::2]):
+    time.sleep(max(0.0, float(at) - time.time()))
+    store = SqlStore(url)
+    print(store.generation(), flush=True)
+    store.close()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_processes_opening_a_new_store_at_once_all_get_it(store_url: str, tmp_path: Path) -> None:
+    # A server's workers and its watcher all open the store the moment they
+    # start; on a new SQLite file one of them converts it to WAL meanwhile.
+    if is_sqlite(store_url):
+        urls = [f"sqlite:///{tmp_path / f'new-{n}.sqlite3'}" for n in range(12)]
+    else:
+        urls = [store_url]  # a fresh schema; PostgreSQL creates it once
+    start = time.time() + 3.0  # after every child has imported feedsvc
+    argv: list[str] = []
+    for n, url in enumerate(urls):
+        argv += [f"{start + n * 0.25:.3f}", url]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for child in children:
+        out, err = child.communicate(timeout=100)
+        assert child.returncode == 0, err
+        assert out.split() == ["0"] * len(urls)
 
 
 # --- lifecycle and errors ------------------------------------------------------------------

@@ -9,6 +9,7 @@ the hot-path read skips transaction round trips, and which scan lock is taken
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -103,14 +104,35 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEn
     # The driver's own implicit BEGIN is turned off; _sqlite_on_begin issues ours.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    for pragma in (
-        f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}",
-        "PRAGMA journal_mode = WAL",  # readers never block the scan's writer
-        "PRAGMA synchronous = NORMAL",  # durable enough in WAL, and no fsync per commit
-        "PRAGMA foreign_keys = ON",
-    ):
-        cur.execute(pragma)
-    cur.close()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
+        # WAL: readers never block the scan's writer. The mode lives in the
+        # file, so only the first connection ever converts it; several
+        # processes opening a new file at once may find it mid-conversion.
+        if _retry_busy(lambda: cur.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
+            _retry_busy(lambda: cur.execute("PRAGMA journal_mode = WAL").fetchone())
+        cur.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, no fsync per commit
+        cur.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cur.close()
+
+
+def _retry_busy(step: Callable[[], Any]) -> Any:
+    """Run ``step`` again while SQLite answers "locked" without waiting itself.
+
+    Switching to WAL and reading a WAL file another process is recovering
+    return SQLITE_BUSY at once, whatever the busy timeout says.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
