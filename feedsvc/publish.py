@@ -40,6 +40,18 @@ def feed_url(settings: Settings, key: FeedKey, fmt: Format) -> str:
     return settings.site.base_url + feed_path(key, fmt)
 
 
+def hub_urls(settings: Settings) -> tuple[str, ...]:
+    """Every WebSub hub a feed names (``websub.hubs``)."""
+    return settings.websub.hubs
+
+
+def link_header(hubs: tuple[str, ...], self_url: str) -> str:
+    """WebSub §4 discovery as an HTTP ``Link`` header (RFC 8288): hubs, then self."""
+    links = [f'<{hub}>; rel="hub"' for hub in hubs]
+    links.append(f'<{self_url}>; rel="self"')
+    return ", ".join(links)
+
+
 def item_page_path(item_id: str) -> str:
     return "/items/" + quote(item_id, safe="/")
 
@@ -71,6 +83,7 @@ def feed_document(
         author=site.author,
         ttl_minutes=max(1, settings.watch.interval_seconds // 60),
         items=items,
+        hubs=hub_urls(settings),
     )
 
 
@@ -85,12 +98,14 @@ class RenderedFeed:
     last_modified: datetime
     content_type: str
     item_count: int
+    link: str = ""  # the WebSub discovery ``Link`` header value
 
 
 def render_feed(
     settings: Settings, info: FeedInfo, fmt: Format, items: tuple[Item, ...]
 ) -> RenderedFeed:
-    body = fmt.render(feed_document(settings, info, fmt, items))
+    doc = feed_document(settings, info, fmt, items)
+    body = fmt.render(doc)
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     newest = max((item.updated for item in items), default=EPOCH)
     return RenderedFeed(
@@ -102,6 +117,7 @@ def render_feed(
         last_modified=newest.astimezone(UTC),
         content_type=fmt.content_type,
         item_count=len(items),
+        link=link_header(doc.hubs, doc.self_url),
     )
 
 

@@ -108,6 +108,31 @@ def _globs(value: object) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _hub_urls(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of hub URLs")
+    urls = tuple(v.strip() for v in value)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+            raise ValueError(f"{url!r} is not an absolute http(s) URL without a fragment")
+    if len(set(urls)) != len(urls):
+        raise ValueError("a hub is listed twice")
+    return urls
+
+
 def _store_url(value: object) -> str:
     url = _nonempty_text(value)
     if not re.match(r"(sqlite|postgresql)(\+\w+)?://", url):
@@ -211,6 +236,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSubSettings:
+    hubs: tuple[str, ...] = _setting(
+        (),
+        _hub_urls,
+        "Other WebSub hubs to name in every feed and to notify when a feed's bytes change.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     content: ContentSettings = field(default_factory=ContentSettings)
@@ -218,6 +252,7 @@ class Settings:
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    websub: WebSubSettings = field(default_factory=WebSubSettings)
 
     @property
     def content_root(self) -> Path:
@@ -231,6 +266,7 @@ SECTIONS: Mapping[str, type[Any]] = {
     "feeds": FeedsSettings,
     "store": StoreSettings,
     "server": ServerSettings,
+    "websub": WebSubSettings,
 }
 
 

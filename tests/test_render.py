@@ -49,6 +49,7 @@ STRICT = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
 KST = timezone(timedelta(hours=9))
 BASE = "https://news.example.com"
 PREFIX = "tag:news.example.com,2024:"
+HUBS = (f"{BASE}/websub", "https://hub.example.net/")
 SUFFIX = {"rss": "rss", "atom": "atom", "json": "json"}
 
 POLITICS = Category(name="정치", slug="정치")
@@ -145,6 +146,7 @@ def make_doc(language: str, category: str, items: tuple[Item, ...], fmt: str) ->
         author="Example Newsroom",
         ttl_minutes=5,
         items=items,
+        hubs=HUBS,
     )
 
 
@@ -253,6 +255,8 @@ def test_golden_reads_right_in_feedparser(name: str, fmt: str) -> None:
     assert feed.get("language") == doc.language
     self_links = [link.href for link in feed.links if link.rel == "self"]
     assert self_links == [as_uri(doc.self_url)]
+    # WebSub §4 discovery: every hub beside the self link, in RSS (atom:link) and Atom.
+    assert [link.href for link in feed.links if link.rel == "hub"] == list(HUBS)
 
     assert [e.id for e in parsed.entries] == [item.guid for item in doc.items]
     for entry, item in zip(parsed.entries, doc.items, strict=True):
@@ -296,6 +300,7 @@ def test_golden_json_says_what_the_items_say(name: str) -> None:
     no_nulls(feed)
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert feed["title"] == doc.title
+    assert feed["hubs"] == [{"type": "WebSub", "url": hub} for hub in HUBS]
     assert feed["home_page_url"] == doc.home_url
     assert feed["feed_url"] == as_uri(doc.self_url)
     assert feed.get("language") == doc.language
@@ -334,7 +339,8 @@ def test_rss_channel() -> None:
     assert channel.findtext("link") == doc.home_url
     self_links = channel.findall(f"{A}link")
     assert [(x.get("rel"), x.get("type"), x.get("href")) for x in self_links] == [
-        ("self", "application/rss+xml", as_uri(doc.self_url))
+        ("self", "application/rss+xml", as_uri(doc.self_url)),
+        *[("hub", None, hub) for hub in HUBS],  # WebSub §4, right after self
     ]
     assert channel.findtext("generator") == "feedsvc"
     assert channel.findtext("ttl") == "5"
@@ -400,11 +406,12 @@ def test_atom_structure() -> None:
             feed.findtext(f"{A}updated")
             == max(i.updated for i in doc.items).replace(microsecond=0).isoformat()
         )
-        links = {(x.get("rel"), x.get("type")): x.get("href") for x in feed.findall(f"{A}link")}
-        assert links == {
-            ("self", "application/atom+xml"): as_uri(doc.self_url),
-            ("alternate", "text/html"): doc.home_url,
-        }
+        links = [(x.get("rel"), x.get("type"), x.get("href")) for x in feed.findall(f"{A}link")]
+        assert links == [
+            ("self", "application/atom+xml", as_uri(doc.self_url)),
+            *[("hub", None, hub) for hub in HUBS],  # WebSub §4
+            ("alternate", "text/html", doc.home_url),
+        ]
         generator = feed.find(f"{A}generator")
         assert generator is not None and generator.text == "feedsvc"
         assert generator.get("version") is None

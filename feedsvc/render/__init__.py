@@ -22,6 +22,7 @@ class FeedDocument:
     ``language`` is None for the ``all`` languages column (then each entry
     carries its own language). ``feed_id`` is a permanent IRI; ``self_url``
     and ``home_url`` are absolute and built from ``site.base_url`` only.
+    ``hubs``: WebSub hub URLs the feed names (``rel="hub"``, JSON Feed ``hubs``).
     """
 
     key: FeedKey
@@ -34,6 +35,7 @@ class FeedDocument:
     author: str
     ttl_minutes: int
     items: tuple[Item, ...]
+    hubs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

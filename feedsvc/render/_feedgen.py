@@ -12,7 +12,8 @@ here once so that ``rss.py`` and ``atom.py`` only say which value goes where:
   ``lastBuildDate`` ourselves with ``email.utils`` (locale-free).
 - ``<generator>`` carries the library version: ours is a bare "feedsvc".
 - The RSS channel ``<link>`` is the href of the *last* ``link()`` call: the
-  self link goes first, the home page last.
+  self link goes first, the home page last. RSS gets only the self link as
+  ``atom:link``: WebSub hub links are written after it by ``_FeedExtras``.
 - Atom entry links lose ``rel`` and ``type`` (``FeedEntry.atom_entry`` shadows
   its loop variable), so an enclosure becomes a second "alternate" link, which
   RFC 4287 §4.1.2 forbids: ``entry_link`` writes Atom entry links itself.
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Flavour = Literal["rss", "atom"]
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+ATOM = "http://www.w3.org/2005/Atom"
 
 _EXTENSION = "feedsvc"  # the attribute feedgen gives our extension on feeds and entries
 # feedgen keeps lastBuildDate in a name-mangled attribute that defaults to now()
@@ -71,6 +73,7 @@ class _FeedExtras:
     def __init__(self) -> None:
         self.namespaces: dict[str, str] = {}
         self.elements: list[_Extra] = []
+        self.rss_hubs: list[str] = []
 
     def extend_ns(self) -> dict[str, str]:
         return dict(self.namespaces)
@@ -79,6 +82,7 @@ class _FeedExtras:
         channel = feed.find("channel")
         if channel is None:  # feedgen always builds <rss><channel>
             raise RuntimeError("feedgen built an RSS document without <channel>")
+        _add_rss_hubs(channel, self.rss_hubs)
         _append(channel, self.elements)
         return feed
 
@@ -102,6 +106,22 @@ class _EntryExtras:
             entry.set(name, value)
         _append(entry, self.elements)
         return entry
+
+
+def _add_rss_hubs(channel: Element, hubs: list[str]) -> None:
+    """WebSub §4: ``atom:link rel="hub"`` right after the channel's self link."""
+    if not hubs:
+        return
+    atom_link = f"{{{ATOM}}}link"
+    anchor = next(
+        (child for child in channel if child.tag == atom_link and child.get("rel") == "self"),
+        None,
+    )
+    if anchor is None:  # feedgen writes the self link whenever one is set
+        raise RuntimeError("feedgen built an RSS channel without its self link")
+    for href in reversed(hubs):
+        link = anchor.makeelement(atom_link, {"href": href, "rel": "hub"})
+        anchor.addnext(link)
 
 
 def _append(parent: Element, elements: list[_Extra]) -> None:
@@ -149,6 +169,13 @@ class FeedBuilder:
         fg.generator(GENERATOR)  # no version, no uri: bytes survive upgrades
         # Order matters: RSS takes the channel <link> from the LAST call.
         fg.link(href=uri(doc.self_url), rel="self", type=self_type)
+        # WebSub §4: every hub as rel="hub" beside the self link (the topic URL).
+        hubs = [uri(hub) for hub in doc.hubs]
+        if flavour == "atom":
+            for hub in hubs:
+                fg.link(href=hub, rel="hub")
+        else:
+            self._extras(fg).rss_hubs.extend(hubs)
         fg.link(href=uri(doc.home_url), rel="alternate", type="text/html")
         if doc.language:
             fg.language(line(doc.language))  # RSS <language>; Atom feed xml:lang

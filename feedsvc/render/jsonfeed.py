@@ -3,7 +3,7 @@
 Spec: https://jsonfeed.org/version/1.1. Shared field rules live in ``_common.py``.
 
 Top level: version, title, home_page_url, feed_url, description, language
-(omitted for the ``all`` column), authors, items. Items: id (the guid), url,
+(omitted for the ``all`` column), authors, hubs (WebSub), items. Items: id (the guid), url,
 title, summary, content_html, content_text, image, date_published,
 date_modified, tags (category names, then tags), authors, language.
 
@@ -51,6 +51,8 @@ def render(doc: FeedDocument) -> bytes:
     if doc.language:
         _put(feed, "language", line(doc.language))
     feed["authors"] = [{"name": feed_author(doc)}]
+    if doc.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": uri(hub)} for hub in doc.hubs]
     feed["items"] = [_item(item, doc) for item in doc.items]
     return json.dumps(
         feed,

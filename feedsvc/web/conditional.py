@@ -136,6 +136,8 @@ def feed_answer(
     headers.insert(1, ("Last-Modified", _http_date_text(last_modified(feed, now))))
     headers.append(("Content-Type", feed.content_type))
     headers.append(("Content-Length", str(len(body))))
+    if feed.link:
+        headers.append(("Link", feed.link))  # WebSub §4: hub and self for discovery
     if gzip_ok:
         headers.append(("Content-Encoding", "gzip"))
     return Answer(200, headers, b"" if method == "HEAD" else body)
