@@ -58,6 +58,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 
 SYMLINK_REASON = "symbolic link, not followed"
 VANISHED_REASON = "file vanished before it could be read"
+CHANGING_REASON = "file is being written: it changed while it was read"
 
 _IFMT = 0o170000  # stat.S_IFMT as a mask: one AND per entry instead of a call
 _IFREG = stat.S_IFREG
@@ -382,11 +383,17 @@ def read_source(root: Path, source: SourceFile, max_bytes: int) -> bytes:
                     break
                 chunks.append(chunk)
                 remaining -= len(chunk)
+            after = os.fstat(fd)
         except OSError as exc:
             raise _open_error(source.path, exc) from exc
         data = b"".join(chunks)
         if len(data) > max_bytes:  # it grew after fstat
             raise SourceError(source.path, too_big_reason(len(data), max_bytes))
+        # Written to while read, or since it was listed: these bytes may be a
+        # half-written version (docs/operations.md, "Settled files").
+        listed = (st.st_size, st.st_mtime_ns)
+        if (after.st_size, after.st_mtime_ns) != listed or listed != (source.size, source.mtime_ns):
+            raise SourceError(source.path, CHANGING_REASON)
         return data
     finally:
         for opened in reversed(fds):

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from itertools import islice
 
 from feedsvc.discover import (
+    CHANGING_REASON,
     VANISHED_REASON,
     Discovery,
     Listings,
@@ -74,6 +75,7 @@ class _Plan:
     pending: list[tuple[Item, bool]]
     removed_items: list[str]
     errors: list[FileError]
+    deferred: list[str]  # files still being written: read again by the next scan
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -83,12 +85,14 @@ class _Plan:
 class _Outcome:
     """What reading, parsing and normalising one file gave (picklable, for the pool).
 
-    Exactly one of: ``vanished``; ``same`` (new fingerprint, same bytes);
-    ``error`` (the reason; ``digest`` set if the bytes were read); ``item``.
+    Exactly one of: ``vanished``; ``changing`` (written to while read); ``same``
+    (new fingerprint, same bytes); ``error`` (the reason; ``digest`` set if the
+    bytes were read); ``item``.
     """
 
     digest: str | None = None
     vanished: bool = False
+    changing: bool = False
     same: bool = False
     error: str | None = None
     item: Item | None = None
@@ -126,21 +130,29 @@ def scan(
         digest = site_digest(settings.site)
         renormalise = store.settings_digest() != digest
 
-        plan = _Plan(files=[], pending=[], removed_items=[], errors=[])
+        plan = _Plan(files=[], pending=[], removed_items=[], errors=[], deferred=[])
         failing = {error.path: error.error for error in found.errors}
+        settling = _Settling(now, settings.content.settle_seconds)
 
         to_read: list[SourceFile] = []
         known = 0  # found files the store has a row for
         for source in found.files:
             prev = states.get(source.path)
             if prev is None:
-                to_read.append(source)
+                if settling.recent(source):
+                    plan.deferred.append(source.path)
+                else:
+                    to_read.append(source)
                 continue
             known += 1
-            if not renormalise and prev.size == source.size and prev.mtime_ns == source.mtime_ns:
-                plan.unchanged += 1
-                if prev.error:
-                    plan.errors.append(FileError(source.path, prev.error))
+            if prev.size == source.size and prev.mtime_ns == source.mtime_ns:
+                if not renormalise:
+                    plan.unchanged += 1
+                    if prev.error:
+                        plan.errors.append(FileError(source.path, prev.error))
+                    continue
+            elif settling.recent(source):
+                plan.deferred.append(source.path)
                 continue
             to_read.append(source)
         gone: list[str] = []
@@ -208,7 +220,29 @@ def scan(
         duration_ms=round((time.perf_counter() - started) * 1000),
         started_at=now,
         generation=generation,
+        pending=tuple(sorted(plan.deferred)),
     )
+
+
+class _Settling:
+    """Which files were modified too recently to be read (``content.settle_seconds``).
+
+    Decided from the scan's ``now`` and the file's own modification time, so
+    it needs no clock and no second look at the folder; a file changing while
+    it is read is caught by ``read_source`` (``CHANGING_REASON``). A file
+    stamped in the future (clock skew) cannot be judged by its time and is
+    left to that second check.
+    """
+
+    __slots__ = ("_now_ns", "_settle_ns")
+
+    def __init__(self, now: datetime, settle_seconds: int) -> None:
+        epoch = now - datetime(1970, 1, 1, tzinfo=UTC)
+        self._now_ns = (epoch.days * 86_400 + epoch.seconds) * 10**9 + epoch.microseconds * 1000
+        self._settle_ns = settle_seconds * 10**9
+
+    def recent(self, source: SourceFile) -> bool:
+        return 0 <= self._now_ns - source.mtime_ns < self._settle_ns
 
 
 @contextmanager
@@ -286,6 +320,8 @@ def _process(
     except SourceError as exc:
         if exc.reason == VANISHED_REASON:
             return _Outcome(vanished=True)
+        if exc.reason == CHANGING_REASON:
+            return _Outcome(changing=True)
         return _Outcome(error=exc.reason)
     digest = file_hash(data)
     if prev is not None and prev.file_hash == digest and prev.error is None and not renormalise:
@@ -319,6 +355,11 @@ def _record(
         # Deleted (or renamed away) since discovery: not a problem with the
         # file. Nothing changes now; the next scan sees it gone.
         log.debug("%s vanished during the scan", source.path)
+        return
+    if outcome.changing:
+        # Half-written, perhaps: keep the last good version, read it next time.
+        log.info("%s is still being written: left for the next scan", source.path)
+        plan.deferred.append(source.path)
         return
     if outcome.same:
         # Touched, or rewritten with the same bytes: remember the new

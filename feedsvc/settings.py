@@ -191,6 +191,13 @@ class ContentSettings:
     max_file_bytes: int = _setting(
         2_000_000, _int_range(1, 1 << 30), "Files larger than this are reported and skipped."
     )
+    settle_seconds: int = _setting(
+        2,
+        _int_range(0, 3600),
+        "A new or changed file is read only once its size and modification time have not "
+        "changed for this long; until then it is reported as pending and its last good "
+        "version stays published (docs/operations.md). 0 reads files at once.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,9 @@ class ScanReport:
     duration_ms: int = 0
     started_at: datetime | None = None
     generation: int = 0
+    # Files left for a later scan because they were still being written
+    # (``content.settle_seconds``): not errors, their last good version stays.
+    pending: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -171,7 +174,9 @@ class ScanReport:
         """One line for people: logs and ``feedsvc scan``."""
         return (
             f"{self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unchanged} unchanged, {len(self.errors)} failed in {self.duration_ms} ms"
+            f"{self.unchanged} unchanged, {len(self.errors)} failed"
+            + (f", {len(self.pending)} pending" if self.pending else "")
+            + f" in {self.duration_ms} ms"
         )
 
     def as_json(self) -> dict[str, object]:
@@ -181,6 +186,7 @@ class ScanReport:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "errors": [{"path": e.path, "error": e.error} for e in self.errors],
+            "pending": list(self.pending),
             "duration_ms": self.duration_ms,
         }
 

@@ -88,6 +88,8 @@ def feedsvc_env(
         "FEEDSVC_STORE_URL": store_url or f"sqlite:///{tmp_path / 'store.sqlite3'}",
         "FEEDSVC_SITE_BASE_URL": "https://news.example.com",
         "FEEDSVC_SITE_ID_PREFIX": "tag:news.example.com,2024:",
+        # Tests write a file and scan at once; the settle delay has its own tests.
+        "FEEDSVC_CONTENT_SETTLE_SECONDS": "0",
         **{f"FEEDSVC_{k.upper()}": v for k, v in env.items()},
     }
 

@@ -577,7 +577,15 @@ def test_200_concurrent_refreshes_share_scans(serve, content_dir: Path, tmp_path
     assert {status for status, _ in answers} == {200}
     total = new + 2
     for _, report in answers:
-        assert set(report) == {"added", "updated", "removed", "unchanged", "errors", "duration_ms"}
+        assert set(report) == {
+            "added",
+            "updated",
+            "removed",
+            "unchanged",
+            "errors",
+            "pending",
+            "duration_ms",
+        }
         assert report["errors"] == [] and report["removed"] == 0 and report["updated"] == 0
         # Either the scan that found the new files, or a later one that found nothing new.
         assert (report["added"], report["unchanged"]) in ((new, 2), (0, total)), report

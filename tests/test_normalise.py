@@ -194,7 +194,6 @@ def test_guid(item_id: str, guid: str) -> None:
         ({"url": "/relative"}, "https://news.example.com/items/a"),
         ({"url": "javascript:alert(1)"}, "https://news.example.com/items/a"),
         ({"id": "뉴스/a b"}, "https://news.example.com/items/%EB%89%B4%EC%8A%A4/a%20b"),
-        ({"id": "../admin"}, "https://news.example.com/items/%2E%2E/admin"),
         ({"id": "a?b#c"}, "https://news.example.com/items/a%3Fb%23c"),
     ],
 )
@@ -575,9 +574,7 @@ def test_published_aliases_and_precedence() -> None:
     assert item({}, path="12024-01-01.md").published == FIRST_SEEN
 
 
-@pytest.mark.parametrize(
-    "value", ["2024-13-45", "yesterday", "12:30:00x", "0001-01-01T00:00:00+09:00"]
-)
+@pytest.mark.parametrize("value", ["2024-13-45", "yesterday", "12:30:00x"])
 def test_invalid_date_is_an_error_naming_the_key(value: str) -> None:
     with pytest.raises(SourceError) as info:
         item({"date": value}, path="n/a.md")

@@ -238,7 +238,15 @@ class TestRefresh:
         response = client.post("/api/refresh", headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200
         body = response.get_json()
-        assert set(body) == {"added", "updated", "removed", "unchanged", "errors", "duration_ms"}
+        assert set(body) == {
+            "added",
+            "updated",
+            "removed",
+            "unchanged",
+            "errors",
+            "pending",
+            "duration_ms",
+        }
         assert body["unchanged"] == 3
         assert [e["path"] for e in body["errors"]] == ["broken.md"]
         assert body["errors"][0]["error"]

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from feedsvc.normalise.fields import Meta, localise, plain_text
 from feedsvc.normalise.html import BodyFacts, extract, sanitise
+from feedsvc.normalise.ids import checked_id
 from feedsvc.normalise.language import InvalidLanguageTag, detect, primary_subtag
 from feedsvc.normalise.slug import categories_from_names
 from feedsvc.normalise.summary import SUMMARY_LIMIT, cut
@@ -56,7 +57,7 @@ def normalise(
     meta = Meta(raw.path, raw.meta)
     zone = ZoneInfo(site.timezone)
 
-    item_id = meta.identifier("id", "guid") or xml_safe(id_from_path(raw.path))
+    item_id = _item_id(meta, raw)
     url = _item_url(meta, item_id, site)
     content_html = sanitise(raw.body_html, url)
     body = extract(content_html)
@@ -89,6 +90,13 @@ def normalise(
         draft=_draft(meta),
     )
     return dataclasses.replace(item, content_hash=content_hash(item))
+
+
+def _item_id(meta: Meta, raw: RawDocument) -> str:
+    declared = meta.identifier("id", "guid")
+    if declared is not None:
+        return checked_id(raw.path, declared, "the front matter")
+    return checked_id(raw.path, xml_safe(id_from_path(raw.path)), "the file name")
 
 
 def _item_url(meta: Meta, item_id: str, site: SiteSettings) -> str:

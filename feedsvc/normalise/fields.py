@@ -37,6 +37,8 @@ _DOTTED_DATE = re.compile(
     r"(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
 )
 _SHOWN_MAX = 80
+# A date whose year has five digits or more (or a sign): a date, but not one datetime can hold.
+_LONG_YEAR = re.compile(r"\s*(?:[+-]\d{4,}|\d{5,})-\d{1,2}-\d{1,2}")
 
 
 def plain_text(value: str) -> str:
@@ -167,10 +169,19 @@ class Meta:
             if parsed is not None:
                 try:
                     return localise(parsed, zone)
-                except OverflowError:  # e.g. 0001-01-01 with an offset: not a real instant
-                    pass
+                except OverflowError:  # 9999-12-31T23:59:59Z in UTC+9, 0001-01-01 with an offset
+                    raise self.error(key, _out_of_range(value)) from None
+            if isinstance(value, str) and _LONG_YEAR.match(value):
+                raise self.error(key, _out_of_range(value))
             raise self.error(key, f"{_shown(value)!r} is not a valid date")
         return None
+
+
+def _out_of_range(value: object) -> str:
+    return (
+        f"{_shown(value)!r} is out of range: a date must fall between the years 1 and 9999, "
+        "also once moved to UTC and to the site's time zone"
+    )
 
 
 def _to_bool(value: object) -> bool | None:

@@ -354,4 +354,5 @@ def load_report(text: str) -> ScanReport:
         duration_ms=d["duration_ms"],
         started_at=None if started is None else load_dt(started),
         generation=d.get("generation", 0),
+        pending=tuple(d.get("pending", ())),
     )
