@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from feedsvc.pipeline import Scanner
-from feedsvc.publish import feed_path
+from feedsvc.publish import STYLESHEET_NAME, feed_path
 from feedsvc.render import FORMATS
 from feedsvc.settings import Settings
 from feedsvc.store import open_store
@@ -37,7 +37,8 @@ def build_site(settings: Settings, out: Path, *, clock: Callable[[], datetime]) 
         Scanner(settings, store, clock).run()
         app = create_app(settings, store=store, clock=clock)
         client = app.test_client()
-        paths = ["/", "/feeds.opml"]
+        # The XSLT every RSS and Atom feed names (docs/feeds-for-people.md).
+        paths = ["/", "/feeds.opml", "/" + STYLESHEET_NAME]
         for info in app.extensions["feedsvc"].feeds.grid():
             paths += [feed_path(info.key, fmt) for fmt in FORMATS]
         for path in paths:

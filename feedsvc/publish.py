@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from feedsvc.errors import StoreError
 from feedsvc.render import FORMATS, FORMATS_BY_NAME, FeedDocument, Format
@@ -52,6 +52,16 @@ def link_header(hubs: tuple[str, ...], self_url: str) -> str:
     return ", ".join(links)
 
 
+# The XSLT that RSS and Atom name for browsers (web/pages.py serves it).
+STYLESHEET_NAME = "feed.xsl"
+
+
+def stylesheet_href(settings: Settings) -> str:
+    """A root-relative URL: browsers apply only a same-origin XSLT, whatever
+    host the feed was reached by; the path under ``site.base_url`` is kept."""
+    return urlsplit(settings.site.base_url).path.rstrip("/") + "/" + STYLESHEET_NAME
+
+
 def item_page_path(item_id: str) -> str:
     return "/items/" + quote(item_id, safe="/")
 
@@ -84,6 +94,7 @@ def feed_document(
         ttl_minutes=max(1, settings.watch.interval_seconds // 60),
         items=items,
         hubs=hub_urls(settings),
+        stylesheet=stylesheet_href(settings),
     )
 
 
@@ -99,6 +110,8 @@ class RenderedFeed:
     content_type: str
     item_count: int
     link: str = ""  # the WebSub discovery ``Link`` header value
+    # Styled XML feeds only: the same bytes as a browser's page (see web/conditional.py).
+    styled: bool = False
 
 
 def render_feed(
@@ -118,6 +131,7 @@ def render_feed(
         content_type=fmt.content_type,
         item_count=len(items),
         link=link_header(doc.hubs, doc.self_url),
+        styled=fmt.styled,
     )
 
 

@@ -839,3 +839,45 @@ def test_the_fixture_covers_what_it_promises() -> None:
     assert {"000_a08af95bc486be6a.txt", "002_ad53fbf95e7bb634.txt"} <= names
     assert "drafts/unreleased.md" in names
     assert any(re.search(r"[가-힣]", name) for name in names)
+
+
+# --------------------------------------------------------------------------- feeds as pages
+
+
+FEED_PAGES = {
+    # path: (screenshot, text of the h1, an entry's title)
+    "/feeds/ko/" + quote("정치") + ".rss": ("feed-category-rss.png", "정치 (ko)", "지방선거 D-100"),
+    "/feeds/all/world.atom": ("feed-category-atom.png", "World", "Markets & more"),
+}
+
+
+@pytest.mark.parametrize("path", list(FEED_PAGES))
+def test_the_browser_shows_a_feed_as_a_readable_page(
+    site: Site, browser_context: Any, path: str
+) -> None:
+    """A person clicking a subscribe link sees a page, not markup (the XSLT ran)."""
+    shot, title, entry = FEED_PAGES[path]
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    response = page.goto(site.url + path, wait_until="load")
+    assert response is not None and response.status == 200
+    # Chromium renders XML types only: the same feed bytes, labelled application/xml.
+    assert response.headers["content-type"] == "application/xml; charset=utf-8"
+    accept = response.request.headers["accept"]
+    assert accept.startswith("text/html")
+    as_browser = requests.get(site.url + path, headers={"Accept": accept}, timeout=30)
+    assert as_browser.content == next(f.body for f in site.feeds if f.path == path)
+    assert title in page.inner_text("h1")
+    assert page.inner_text("section.subscribe code") == BASE + path
+    assert entry in page.inner_text("div.entries")
+    assert "<item>" not in page.content() and "<entry" not in page.content()
+    links = page.eval_on_selector_all("div.entries h3 a", "links => links.map(l => l.href)")
+    assert links and all(link.startswith(BASE + "/items/") for link in links)
+    # Chromium 156 shows a banner over pages made by XSLT (it is deprecating
+    # XSLT); hide it so the screenshot shows the page itself.
+    page.evaluate("() => document.querySelector('xslt-warning-banner')?.remove()")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
+    assert not errors, errors
+    page.close()

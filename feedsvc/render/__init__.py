@@ -23,6 +23,9 @@ class FeedDocument:
     carries its own language). ``feed_id`` is a permanent IRI; ``self_url``
     and ``home_url`` are absolute and built from ``site.base_url`` only.
     ``hubs``: WebSub hub URLs the feed names (``rel="hub"``, JSON Feed ``hubs``).
+    ``stylesheet``: the URL of the XSLT that RSS and Atom name in an
+    ``xml-stylesheet`` processing instruction, so a browser shows a page
+    (docs/feeds-for-people.md); None writes none. JSON Feed ignores it.
     """
 
     key: FeedKey
@@ -36,6 +39,7 @@ class FeedDocument:
     ttl_minutes: int
     items: tuple[Item, ...]
     hubs: tuple[str, ...] = ()
+    stylesheet: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class Format:
     label: str  # as shown to people
     media_type: str  # without parameters
     render: Callable[[FeedDocument], bytes]
+    # XML that names ``FeedDocument.stylesheet``: a browser may be shown it as a page.
+    styled: bool = False
 
     @property
     def content_type(self) -> str:

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, Literal
+from xml.sax.saxutils import quoteattr
 
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
@@ -128,6 +129,21 @@ def _append(parent: Element, elements: list[_Extra]) -> None:
     for tag, content, attributes in elements:
         child = xml_elem(tag, parent, **attributes)
         child.text = content
+
+
+def with_stylesheet(document: bytes, href: str) -> bytes:
+    """``document`` with an ``xml-stylesheet`` PI (W3C "Associating Style Sheets
+    with XML documents" 1.0) right after the XML declaration.
+
+    Written as bytes: feedgen serialises the root element only, so a PI added
+    to its tree would not come out. The PI is part of the feed's bytes, so
+    every request still gets the same bytes and the same ETag.
+    """
+    declaration, newline, rest = document.partition(b"\n")
+    if not declaration.startswith(b"<?xml ") or not newline:
+        raise RuntimeError("feedgen wrote no XML declaration; see _feedgen.py")
+    pi = f'<?xml-stylesheet type="text/xsl" href={quoteattr(uri(href))}?>'
+    return declaration + newline + pi.encode("utf-8") + newline + rest
 
 
 class FeedBuilder:
@@ -246,6 +262,8 @@ class FeedBuilder:
     def _serialise(self) -> bytes:
         write = self.feed.rss_str if self.flavour == "rss" else self.feed.atom_str
         result: bytes = write(pretty=True, encoding="UTF-8", xml_declaration=True)
+        if self.doc.stylesheet:
+            result = with_stylesheet(result, self.doc.stylesheet)
         return result
 
     def _drop_broken_entries(self) -> int:

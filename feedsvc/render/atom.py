@@ -76,4 +76,4 @@ def render(doc: FeedDocument) -> bytes:
     return builder.to_bytes()
 
 
-FORMAT = Format(name="atom", label="Atom 1.0", media_type=MEDIA_TYPE, render=render)
+FORMAT = Format(name="atom", label="Atom 1.0", media_type=MEDIA_TYPE, render=render, styled=True)

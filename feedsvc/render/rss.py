@@ -92,4 +92,4 @@ def render(doc: FeedDocument) -> bytes:
     return builder.to_bytes()
 
 
-FORMAT = Format(name="rss", label="RSS 2.0", media_type=MEDIA_TYPE, render=render)
+FORMAT = Format(name="rss", label="RSS 2.0", media_type=MEDIA_TYPE, render=render, styled=True)

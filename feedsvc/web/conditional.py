@@ -13,7 +13,17 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
 
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
 from feedsvc.publish import RenderedFeed
+
+# A styled feed (RSS, Atom) opened in a browser: the same bytes under an XML type
+# browsers render, so the xml-stylesheet PI turns them into a page. Chromium and
+# Firefox show application/rss+xml and application/atom+xml as plain text or
+# offer a download (docs/feeds-for-people.md, "In a browser").
+PAGE_CONTENT_TYPE = "application/xml; charset=utf-8"
+PAGE_ETAG_SUFFIX = "-page"  # another Content-Type is another representation (RFC 9110 §8.8.3)
 
 _ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
 
@@ -48,6 +58,19 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
         if coding == "*":
             star = q
     return star is not None and star > 0
+
+
+@lru_cache(maxsize=512)
+def wants_page(accept: str | None, media_type: str) -> bool:
+    """RFC 9110 §12.5.1: ``accept`` ranks text/html above ``media_type``.
+
+    A browser's navigation sends ``text/html,...,*/*;q=0.8``; feed readers
+    name feed types, or send ``*/*`` (a tie, which keeps the feed type).
+    """
+    if not accept:
+        return False
+    ranked = parse_accept_header(accept, MIMEAccept)
+    return ranked.quality("text/html") > ranked.quality(media_type)
 
 
 def _etag_matches(header: str, *etags: str) -> bool:
@@ -85,7 +108,8 @@ def not_modified(
 ) -> bool:
     """RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it."""
     if if_none_match is not None:
-        return _etag_matches(if_none_match, feed.etag, feed.gzip_etag)
+        etags = (feed.etag, feed.gzip_etag)
+        return _etag_matches(if_none_match, *etags, *(_page_etag(tag) for tag in etags))
     if if_modified_since is None:
         return False
     since = _http_date(if_modified_since)
@@ -106,6 +130,10 @@ def _http_date_text(value: datetime) -> str:
     return format_datetime(value, usegmt=True)
 
 
+def _page_etag(etag: str) -> str:
+    return etag[:-1] + PAGE_ETAG_SUFFIX + '"'
+
+
 def feed_answer(
     feed: RenderedFeed,
     *,
@@ -115,13 +143,20 @@ def feed_answer(
     accept_encoding: str | None,
     cache_seconds: int,
     now: datetime,
+    accept: str | None = None,
 ) -> Answer:
-    """The full answer to a GET or HEAD of one feed."""
+    """The full answer to a GET or HEAD of one feed.
+
+    A styled feed asked for by a browser (``wants_page``) keeps its bytes and
+    is labelled ``PAGE_CONTENT_TYPE``; such feeds vary by ``Accept`` too.
+    """
     gzip_ok = accepts_gzip(accept_encoding)
+    page = feed.styled and wants_page(accept, feed.content_type.partition(";")[0])
+    etag = feed.gzip_etag if gzip_ok else feed.etag
     headers = [
-        ("ETag", feed.gzip_etag if gzip_ok else feed.etag),
+        ("ETag", _page_etag(etag) if page else etag),
         ("Cache-Control", f"public, max-age={cache_seconds}"),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", "Accept, Accept-Encoding" if feed.styled else "Accept-Encoding"),
         ("Access-Control-Allow-Origin", "*"),
         ("X-Content-Type-Options", "nosniff"),
     ]
@@ -134,7 +169,7 @@ def feed_answer(
         return Answer(304, headers, b"")
     body = feed.gzip_body if gzip_ok else feed.body
     headers.insert(1, ("Last-Modified", _http_date_text(last_modified(feed, now))))
-    headers.append(("Content-Type", feed.content_type))
+    headers.append(("Content-Type", PAGE_CONTENT_TYPE if page else feed.content_type))
     headers.append(("Content-Length", str(len(body))))
     if feed.link:
         headers.append(("Link", feed.link))  # WebSub §4: hub and self for discovery

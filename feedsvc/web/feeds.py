@@ -48,6 +48,7 @@ def answer(
         if_none_match=header("If-None-Match"),
         if_modified_since=header("If-Modified-Since"),
         accept_encoding=header("Accept-Encoding"),
+        accept=header("Accept"),
         cache_seconds=svc.settings.feeds.cache_seconds,
         now=svc.clock(),
     )

@@ -6,11 +6,12 @@ root-relative path, never derived from the request's Host.
 
 from __future__ import annotations
 
+import hashlib
 from xml.sax.saxutils import escape, quoteattr
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from feedsvc.publish import ALL, feed_path, feed_title, feed_url
+from feedsvc.publish import ALL, STYLESHEET_NAME, feed_path, feed_title, feed_url
 from feedsvc.render import FORMATS
 from feedsvc.text import xml_safe
 from feedsvc.web import services
@@ -92,3 +93,25 @@ def item_page(item_id: str) -> Response:
     if item is None or item.draft:
         abort(404)
     return _page(render_template("item.html", site=svc.settings.site, item=item))
+
+
+@bp.get("/" + STYLESHEET_NAME)
+def stylesheet() -> Response:
+    """The XSLT named by every RSS and Atom feed: a feed as a page in a browser.
+
+    Rendered once per app (it depends on settings only), with a strong ETag.
+    """
+    svc = services()
+    cached: tuple[bytes, str] | None = current_app.extensions.get("feedsvc.stylesheet")
+    if cached is None:
+        body = render_template(
+            "feed.xsl", default_language=svc.settings.site.default_language
+        ).encode("utf-8")
+        cached = (body, hashlib.blake2b(body, digest_size=12).hexdigest())
+        current_app.extensions["feedsvc.stylesheet"] = cached
+    body, etag = cached
+    response = Response(body, 200, content_type="application/xslt+xml; charset=utf-8")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = f"public, max-age={svc.settings.feeds.cache_seconds}"
+    response.make_conditional(request)  # turns itself into a 304 when it matches
+    return response
