@@ -68,24 +68,34 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from feedsvc.discover import discover, read_source
     from feedsvc.normalise import normalise
+    from feedsvc.normalise.conventions import not_an_item
     from feedsvc.parse import parse_document
 
+    rules = settings.content.rules
     root = settings.content_root
     target = Path(args.path).absolute() if args.path else root
     if target.is_file():
         if not target.is_relative_to(root):
             root = target.parent
-        found = discover(root, settings.content.ignore, settings.content.max_file_bytes)
+        found = discover(
+            root, settings.content.ignore, settings.content.max_file_bytes, rules=rules
+        )
         wanted = target.relative_to(root).as_posix()
         files = tuple(f for f in found.files if f.path == wanted)
         errors = tuple(e for e in found.errors if e.path == wanted)
-        if not files and not errors:
+        resources = tuple(r for r in found.resources if r == wanted)
+        if not files and not errors and not resources:
             print(f"{target}: skipped (hidden, ignored, or not a regular file)")
             return 1
     else:
-        found = discover(target, settings.content.ignore, settings.content.max_file_bytes)
-        root, files, errors = target, found.files, found.errors
+        found = discover(
+            target, settings.content.ignore, settings.content.max_file_bytes, rules=rules
+        )
+        root, files, errors, resources = target, found.files, found.errors, found.resources
     problems = len(errors)
+    skipped = 0
+    for resource in resources:
+        print(f"{resource}: skipped (resource: served, never an item)")
     for error in errors:
         print(f"{error.path}: ERROR {error.error}")
     now = utc_now()
@@ -95,6 +105,11 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
             raw = parse_document(
                 source.path, read_source(root, source, settings.content.max_file_bytes)
             )
+            reason = not_an_item(raw)
+            if reason is not None:
+                skipped += 1
+                print(f"{source.path}: skipped ({reason})")
+                continue
             item = normalise(raw, settings.site, first_seen=stamp, changed_at=stamp)
         except SourceError as exc:
             problems += 1
@@ -117,7 +132,10 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  draft:      {'yes' if item.draft else 'no'}")
         summary = item.summary if len(item.summary) <= 120 else item.summary[:119] + "…"
         print(f"  summary:    {summary}")
-    print(f"{len(files) + len(errors)} files, {problems} with problems")
+    print(
+        f"{len(files) + len(errors) + len(resources)} files, {problems} with problems; "
+        f"skipped: {len(resources)} resources, {skipped} not items"
+    )
     return 1 if problems else 0
 
 

@@ -25,6 +25,10 @@ Rules, each from PITFALLS.md "Files":
   error rather than risking two files behind one path.
 - The root itself must be a real, readable folder with at least one file:
   anything else raises ``ContentRootError``, never "every item was deleted".
+- Each regular file is a document or a resource (``feedsvc.classify``):
+  resources are listed apart (``Discovery.resources``), never read and never
+  refused for their size; a name the rule cannot decide alone is decided by
+  the file's first bytes, read here with the same care as ``read_source``.
 
 A long-lived caller (the watcher) passes a ``Listings``: each folder's entries
 are then listed and filtered once and reused while the folder's own mtime and
@@ -46,6 +50,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from feedsvc.classify import DEFAULT_RULES, SNIFF_BYTES, ContentRules
 from feedsvc.errors import ContentRootError, SourceError
 from feedsvc.types import FileError, SourceFile
 
@@ -80,6 +85,7 @@ class _Listing:
     files: tuple[tuple[str, str], ...]  # (name, relative path): stat'ed on every walk
     folders: tuple[tuple[bytes, str, bytes], ...]  # as ``_Walk.pending`` takes them
     errors: tuple[FileError, ...]  # refused by name or kind (links): no stat needed
+    resources: tuple[str, ...] = ()  # relative paths of the folder's resources
 
 
 class Listings:
@@ -108,13 +114,15 @@ class Listings:
 
 @dataclass(frozen=True, slots=True)
 class Discovery:
-    """What one walk of the content root found: files to read, entries refused.
+    """What one walk of the content root found: documents to read, entries refused,
+    and resources (``feedsvc.classify``: never read, never items).
 
-    ``files`` and ``errors`` are both sorted by path.
+    ``files``, ``errors`` and ``resources`` are sorted by path.
     """
 
     files: tuple[SourceFile, ...]
     errors: tuple[FileError, ...]
+    resources: tuple[str, ...] = ()
 
 
 def display_path(raw: bytes) -> str:
@@ -159,19 +167,24 @@ def _check_root(root: Path) -> None:
 
 
 def discover(
-    root: Path, ignore: tuple[str, ...], max_bytes: int, listings: Listings | None = None
+    root: Path,
+    ignore: tuple[str, ...],
+    max_bytes: int,
+    listings: Listings | None = None,
+    rules: ContentRules = DEFAULT_RULES,
 ) -> Discovery:
     """List the regular files under ``root`` (SPEC §1), with entries refused and why.
 
     Raises ``ContentRootError`` when the root is missing, not a folder, a
     symbolic link, unreadable, or holds no file at all after skipping.
     ``listings`` (optional) reuses unchanged folders' listings between calls.
+    ``rules`` tell documents from resources (``content.*_extensions``).
     """
     _check_root(root)
-    walk = _Walk(_ignore_pattern(ignore), max_bytes)
+    walk = _Walk(_ignore_pattern(ignore), max_bytes, rules)
     if listings is not None:
         walk.listings = listings
-        walk.cache = listings._for_rules((os.fsencode(root), ignore, max_bytes))
+        walk.cache = listings._for_rules((os.fsencode(root), ignore, max_bytes, rules))
     try:
         walk.folder(b"", "", os.fsencode(root))
     except OSError as exc:
@@ -183,11 +196,12 @@ def discover(
         except OSError as exc:
             if exc.errno != errno.ENOENT:  # a folder that vanished mid-walk is just gone
                 walk.errors.append(FileError(rel[:-1], f"folder cannot be read: {exc.strerror}"))
-    if not walk.files:
+    if not walk.files and not walk.resources:
         raise ContentRootError(root, "has no files")
     walk.files.sort(key=_by_path)  # comparing the paths alone: half the cost of tuples
     walk.errors.sort(key=_by_path)
-    return Discovery(tuple(walk.files), tuple(walk.errors))
+    walk.resources.sort()
+    return Discovery(tuple(walk.files), tuple(walk.errors), tuple(walk.resources))
 
 
 class _Walk:
@@ -195,9 +209,13 @@ class _Walk:
     must take well under half a second, so it does one ``lstat`` per entry and
     little else)."""
 
-    def __init__(self, ignored: re.Pattern[str] | None, max_bytes: int) -> None:
+    def __init__(
+        self, ignored: re.Pattern[str] | None, max_bytes: int, rules: ContentRules
+    ) -> None:
         self.ignored = ignored
         self.max_bytes = max_bytes
+        self.rules = rules
+        self.resources: list[str] = []
         self.listings: Listings | None = None
         self.cache: dict[bytes, _Listing] | None = None  # the listings' folders
         self.files: list[SourceFile] = []
@@ -246,6 +264,7 @@ class _Walk:
         self.files += found
         self.errors += known.errors
         self.pending += known.folders
+        self.resources += known.resources
         return True
 
     def _list(self, fd: int, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> _Listing | None:
@@ -256,6 +275,8 @@ class _Walk:
         kept_files: list[tuple[str, str]] = []
         kept_folders: list[tuple[bytes, str, bytes]] = []
         kept_errors: list[FileError] = []
+        kept_resources: list[str] = []
+        by_name = self.rules.by_name
         reusable = True
         with os.scandir(fd) as entries:
             for entry in entries:
@@ -279,7 +300,10 @@ class _Walk:
                     reusable = False
                     continue
                 kind = st.st_mode & _IFMT
-                if kind == _IFREG:
+                if kind == _IFREG and self._is_resource(by_name(name), fd, name):
+                    self.resources.append(rel)
+                    kept_resources.append(rel)
+                elif kind == _IFREG:
                     size = st.st_size
                     # The common case costs two comparisons, no call.
                     error = (
@@ -310,7 +334,24 @@ class _Walk:
         # a merge of few runs instead of a full sort.
         kept_files.sort(key=_second)
         kept_folders.sort(key=_second, reverse=True)
-        return _Listing((0, 0, 0), tuple(kept_files), tuple(kept_folders), tuple(kept_errors))
+        return _Listing(
+            (0, 0, 0),
+            tuple(kept_files),
+            tuple(kept_folders),
+            tuple(kept_errors),
+            tuple(kept_resources),
+        )
+
+    def _is_resource(self, by_name: str | None, fd: int, name: str) -> bool:
+        if by_name is not None:
+            return by_name == "resource"
+        # Neither list names the extension: the first bytes decide. A file that
+        # cannot be opened now is left to the reader, which says why.
+        try:
+            head = read_head(fd, name)
+        except OSError:
+            return False
+        return self.rules.classify(name, head) == "resource"
 
     def _refusal(self, rel: str, rel_b: bytes, size: int) -> str | None:
         if "\\x" in rel and _ESCAPE.search(rel) and source_fs_path(rel) != rel_b:
@@ -325,6 +366,18 @@ class _Walk:
         return None
 
 
+def read_head(dir_fd: int, name: str, size: int = SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of ``name`` in the folder ``dir_fd``: never
+    following a link, never blocking on a FIFO. Raises OSError."""
+    fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
 def _open_error(path: str, exc: OSError) -> SourceError:
     if exc.errno == errno.ELOOP:
         return SourceError(path, SYMLINK_REASON)
@@ -337,38 +390,50 @@ def _open_error(path: str, exc: OSError) -> SourceError:
     return SourceError(path, f"cannot be read: {exc.strerror}")
 
 
+def open_source(root: Path, path: str) -> int:
+    """A descriptor for the file at relative ``path`` under ``root``, opened read-only
+    without following any link or blocking (the caller closes it).
+
+    Every path component below (and including) ``root`` is opened with
+    ``O_NOFOLLOW``, so a folder swapped for a link is refused too. The type
+    is not checked here: ``fstat`` the descriptor. Raises ``SourceError``.
+    """
+    parts = source_fs_path(path).split(b"/")
+    if any(part in (b"", b".", b"..") for part in parts):
+        # discover() never yields these; a hand-made path must not climb out of the root.
+        raise SourceError(path, "not a path inside the content folder")
+    fds: list[int] = []
+    try:
+        fds.append(os.open(os.fsencode(root), _DIR_FLAGS))
+        for part in parts[:-1]:
+            try:
+                fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
+            except NotADirectoryError:
+                # O_DIRECTORY|O_NOFOLLOW on a link fails with ENOTDIR: say which.
+                st = os.lstat(part, dir_fd=fds[-1])
+                if stat.S_ISLNK(st.st_mode):
+                    raise SourceError(
+                        path, f"a folder on its path is now a {SYMLINK_REASON}"
+                    ) from None
+                raise
+        return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fds[-1])
+    except OSError as exc:
+        raise _open_error(path, exc) from exc
+    finally:
+        for opened in reversed(fds):
+            os.close(opened)
+
+
 def read_source(root: Path, source: SourceFile, max_bytes: int) -> bytes:
     """The bytes of ``source``, read without following any link or blocking.
 
-    Every path component below (and including) ``root`` is opened with
-    ``O_NOFOLLOW``, so a folder swapped for a link after discovery is refused
-    too; ``O_NONBLOCK`` keeps a FIFO from hanging the scan. Type and size are
-    checked on ``fstat`` of the open file (it may have changed since the
-    walk). Raises ``SourceError`` naming the reason for every failure.
+    Opened by ``open_source``; ``O_NONBLOCK`` keeps a FIFO from hanging the
+    scan. Type and size are checked on ``fstat`` of the open file (it may
+    have changed since the walk). Raises ``SourceError`` naming the reason
+    for every failure.
     """
-    parts = source_fs_path(source.path).split(b"/")
-    if any(part in (b"", b".", b"..") for part in parts):
-        # discover() never yields these; a hand-made path must not climb out of the root.
-        raise SourceError(source.path, "not a path inside the content folder")
-    fds: list[int] = []
+    fd = open_source(root, source.path)
     try:
-        try:
-            fds.append(os.open(os.fsencode(root), _DIR_FLAGS))
-            for part in parts[:-1]:
-                try:
-                    fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
-                except NotADirectoryError:
-                    # O_DIRECTORY|O_NOFOLLOW on a link fails with ENOTDIR: say which.
-                    st = os.lstat(part, dir_fd=fds[-1])
-                    if stat.S_ISLNK(st.st_mode):
-                        raise SourceError(
-                            source.path, f"a folder on its path is now a {SYMLINK_REASON}"
-                        ) from None
-                    raise
-            fd = os.open(parts[-1], _OPEN_FLAGS, dir_fd=fds[-1])
-        except OSError as exc:
-            raise _open_error(source.path, exc) from exc
-        fds.append(fd)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -396,5 +461,4 @@ def read_source(root: Path, source: SourceFile, max_bytes: int) -> bytes:
             raise SourceError(source.path, CHANGING_REASON)
         return data
     finally:
-        for opened in reversed(fds):
-            os.close(opened)
+        os.close(fd)

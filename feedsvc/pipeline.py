@@ -34,6 +34,7 @@ from feedsvc.discover import (
 )
 from feedsvc.errors import ContentRootError, SourceError, StoreError
 from feedsvc.normalise import normalise, site_digest
+from feedsvc.normalise.conventions import not_an_item
 from feedsvc.parse import parse_document
 from feedsvc.settings import Settings
 from feedsvc.store import ScanChanges, ScanFailure, ScanState, ScanWriter, Store
@@ -79,6 +80,8 @@ class _Plan:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0  # documents that are not items (normalise.conventions)
+    dropped: int = 0  # items removed because their file is no longer an item
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ class _Outcome:
 
     Exactly one of: ``vanished``; ``changing`` (written to while read); ``same``
     (new fingerprint, same bytes); ``error`` (the reason; ``digest`` set if the
-    bytes were read); ``item``.
+    bytes were read); ``skipped`` (why the document is not an item); ``item``.
     """
 
     digest: str | None = None
@@ -96,6 +99,7 @@ class _Outcome:
     same: bool = False
     error: str | None = None
     item: Item | None = None
+    skipped: str | None = None
     first_seen: datetime | None = None
     changed_at: datetime | None = None
 
@@ -124,8 +128,13 @@ def scan(
     root = settings.content_root
     with _gc_paused():
         found: Discovery = discover(
-            root, settings.content.ignore, settings.content.max_file_bytes, listings
+            root,
+            settings.content.ignore,
+            settings.content.max_file_bytes,
+            listings,
+            settings.content.rules,
         )
+        resources = len(found.resources)
         states = store.file_states()
         digest = site_digest(settings.site)
         renormalise = store.settings_digest() != digest
@@ -147,7 +156,10 @@ def scan(
             known += 1
             if prev.size == source.size and prev.mtime_ns == source.mtime_ns:
                 if not renormalise:
-                    plan.unchanged += 1
+                    if prev.item_id is None and not prev.error:
+                        plan.skipped += 1  # a document that is not an item, as last time
+                    else:
+                        plan.unchanged += 1
                     if prev.error:
                         plan.errors.append(FileError(source.path, prev.error))
                     continue
@@ -201,7 +213,7 @@ def scan(
                 plan.files.append(replace(prev_row, error=reason))
         plan.errors.extend(FileError(path, reason) for path, reason in failing.items())
 
-        removed = sum(1 for p in removed_paths if states[p].item_id is not None)
+        removed = plan.dropped + sum(1 for p in removed_paths if states[p].item_id is not None)
         changes = ScanChanges(
             files=tuple(plan.files),
             removed_paths=tuple(removed_paths),
@@ -221,6 +233,8 @@ def scan(
         started_at=now,
         generation=generation,
         pending=tuple(sorted(plan.deferred)),
+        resources=resources,
+        skipped=plan.skipped,
     )
 
 
@@ -331,12 +345,13 @@ def _process(
     content_changed = prev is None or prev.file_hash != digest
     changed_at = max(mtime, first_seen) if content_changed else prev.changed_at  # type: ignore[union-attr]
     try:
-        item = normalise(
-            parse_document(source.path, data),
-            settings.site,
-            first_seen=first_seen,
-            changed_at=changed_at,
-        )
+        raw = parse_document(source.path, data)
+        skipped = not_an_item(raw)
+        if skipped is not None:
+            return _Outcome(
+                digest=digest, skipped=skipped, first_seen=first_seen, changed_at=changed_at
+            )
+        item = normalise(raw, settings.site, first_seen=first_seen, changed_at=changed_at)
     except SourceError as exc:
         return _Outcome(digest=digest, error=exc.reason)
     return _Outcome(digest=digest, item=item, first_seen=first_seen, changed_at=changed_at)
@@ -366,10 +381,16 @@ def _record(
         # fingerprint so the file is not read again; the item stays as is.
         assert prev is not None
         plan.files.append(replace(prev, size=source.size, mtime_ns=source.mtime_ns))
-        plan.unchanged += 1
+        if prev.item_id is None:
+            plan.skipped += 1
+        else:
+            plan.unchanged += 1
         return
     if outcome.error is not None:
         _fail(plan, source, prev, outcome.digest, outcome.error)
+        return
+    if outcome.skipped is not None:
+        _skip(plan, source, prev, outcome)
         return
     item = outcome.item
     assert item is not None and outcome.first_seen is not None and outcome.changed_at is not None
@@ -377,20 +398,34 @@ def _record(
     if owner is not None and owner != source.path:
         _fail(plan, source, prev, outcome.digest, f"id {item.id!r} is already used by {owner}")
         return
-    plan.files.append(
-        StoredFile(
-            path=source.path,
-            size=source.size,
-            mtime_ns=source.mtime_ns,
-            file_hash=outcome.digest or "",
-            item_id=item.id,
-            first_seen=outcome.first_seen,
-            changed_at=outcome.changed_at,
-        )
-    )
+    plan.files.append(_stored(source, outcome, item.id))
     if prev is not None and prev.item_id is not None and prev.item_id != item.id:
         plan.removed_items.append(prev.item_id)
     plan.pending.append((item, prev is not None and prev.item_id == item.id))
+
+
+def _stored(source: SourceFile, outcome: _Outcome, item_id: str | None) -> StoredFile:
+    """The file row for a file read without error (``item_id`` None: not an item)."""
+    assert outcome.first_seen is not None and outcome.changed_at is not None
+    return StoredFile(
+        path=source.path,
+        size=source.size,
+        mtime_ns=source.mtime_ns,
+        file_hash=outcome.digest or "",
+        item_id=item_id,
+        first_seen=outcome.first_seen,
+        changed_at=outcome.changed_at,
+    )
+
+
+def _skip(plan: _Plan, source: SourceFile, prev: StoredFile | None, outcome: _Outcome) -> None:
+    """Record a document that is not an item: no id, no error; an item it was goes."""
+    log.debug("%s: %s", source.path, outcome.skipped)
+    plan.skipped += 1
+    plan.files.append(_stored(source, outcome, None))
+    if prev is not None and prev.item_id is not None:
+        plan.removed_items.append(prev.item_id)
+        plan.dropped += 1
 
 
 def _fail(

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from feedsvc.classify import DOCUMENT_EXTENSIONS, RESOURCE_EXTENSIONS, ContentRules
 from feedsvc.errors import ConfigError
 
 ENV_PREFIX = "FEEDSVC_"
@@ -133,6 +134,26 @@ def _hub_urls(value: object) -> tuple[str, ...]:
     return urls
 
 
+def _extensions(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of file extensions such as ['.md', '.txt']")
+    found: list[str] = []
+    for raw in value:
+        ext = raw.strip().lower()
+        if not ext:
+            continue
+        if not re.fullmatch(r"\.[^./\s]+", ext):
+            raise ValueError(f"{raw!r} is not a file extension such as '.md'")
+        found.append(ext)
+    return tuple(dict.fromkeys(found))
+
+
+def _optional_base_url(value: object) -> str:
+    return _base_url(value) if _text(value) else ""
+
+
 def _store_url(value: object) -> str:
     url = _nonempty_text(value)
     if not re.match(r"(sqlite|postgresql)(\+\w+)?://", url):
@@ -173,6 +194,13 @@ class SiteSettings:
     default_category: str = _setting(
         "General", _nonempty_text, "Category of items that name none and sit at the root."
     )
+    source_base_url: str = _setting(
+        "",
+        _optional_base_url,
+        "URL of the site the content was written for (e.g. the Hugo or Jekyll site). "
+        "Root-relative references in documents (/img/x.png) resolve against it; empty: "
+        "against the content folder as served at /files/.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +226,25 @@ class ContentSettings:
         "changed for this long; until then it is reported as pending and its last good "
         "version stays published (docs/operations.md). 0 reads files at once.",
     )
+
+    document_extensions: tuple[str, ...] = _setting(
+        DOCUMENT_EXTENSIONS,
+        _extensions,
+        "File extensions of documents (parsed, may become items). A file with an extension "
+        "in neither list is told by its first bytes (docs/documents-and-resources.md).",
+    )
+    resource_extensions: tuple[str, ...] = _setting(
+        RESOURCE_EXTENSIONS,
+        _extensions,
+        "File extensions of resources: never items, never failures, served at /files/. "
+        "A document extension wins over the same resource extension.",
+    )
+
+    @property
+    def rules(self) -> ContentRules:
+        return ContentRules(
+            frozenset(self.document_extensions), frozenset(self.resource_extensions)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,7 +152,12 @@ class FileError:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The outcome of one rescan (SPEC §4, ``POST /api/refresh``)."""
+    """The outcome of one rescan (SPEC §4, ``POST /api/refresh``).
+
+    ``resources``: files that are resources (never items, never failures);
+    ``skipped``: documents that are not items by a site generator's convention
+    (section pages, headless bundles, unlisted pages, redirect stubs).
+    """
 
     added: int = 0
     updated: int = 0
@@ -165,6 +170,8 @@ class ScanReport:
     # Files left for a later scan because they were still being written
     # (``content.settle_seconds``): not errors, their last good version stays.
     pending: tuple[str, ...] = ()
+    resources: int = 0
+    skipped: int = 0
 
     @property
     def changed(self) -> bool:
@@ -176,7 +183,8 @@ class ScanReport:
             f"{self.added} added, {self.updated} updated, {self.removed} removed, "
             f"{self.unchanged} unchanged, {len(self.errors)} failed"
             + (f", {len(self.pending)} pending" if self.pending else "")
-            + f" in {self.duration_ms} ms"
+            + f" in {self.duration_ms} ms; "
+            f"skipped: {self.resources} resources, {self.skipped} not items"
         )
 
     def as_json(self) -> dict[str, object]:
@@ -188,6 +196,8 @@ class ScanReport:
             "errors": [{"path": e.path, "error": e.error} for e in self.errors],
             "pending": list(self.pending),
             "duration_ms": self.duration_ms,
+            "resources": self.resources,
+            "skipped": self.skipped,
         }
 
 

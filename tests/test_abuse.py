@@ -584,6 +584,8 @@ def test_200_concurrent_refreshes_share_scans(serve, content_dir: Path, tmp_path
             "unchanged",
             "errors",
             "pending",
+            "resources",
+            "skipped",
             "duration_ms",
         }
         assert report["errors"] == [] and report["removed"] == 0 and report["updated"] == 0

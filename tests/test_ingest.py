@@ -72,7 +72,7 @@ HOSTILE: dict[str, tuple[bytes, str | None]] = {
     "nested.html": (b"<h1>Nested</h1>" + b"<div>" * 40_000 + b"deep" + b"</div>" * 40_000, None),
     "no-title.html": (b"<p></p>", None),
     "empty.md": (b"", "empty"),
-    "binary.png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary"),
+    "binary.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary"),
     "cut-utf8.md": ("---\ntitle: 잘린 파일\n---\n본문".encode()[:-1], "truncated"),
 }
 

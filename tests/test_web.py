@@ -247,6 +247,8 @@ class TestRefresh:
             "unchanged",
             "errors",
             "pending",
+            "resources",
+            "skipped",
             "duration_ms",
         }
         assert body["unchanged"] == 3

@@ -355,4 +355,6 @@ def load_report(text: str) -> ScanReport:
         started_at=None if started is None else load_dt(started),
         generation=d.get("generation", 0),
         pending=tuple(d.get("pending", ())),
+        resources=d.get("resources", 0),
+        skipped=d.get("skipped", 0),
     )
