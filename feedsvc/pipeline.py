@@ -577,6 +577,19 @@ class Scanner:
                 self._last, self._failure = report, failure
                 self._done.notify_all()
 
+    def run_after(self, progress: Progress | None = None) -> ScanReport:
+        """A scan that starts after this call (file events: the change must be seen).
+
+        ``run`` joins a scan already running, which may have listed the folder
+        before the change that brought this call; this waits that one out first.
+        """
+        with self._mutex:
+            if self._running:
+                seen = self._runs
+                while self._runs == seen:
+                    self._done.wait()
+        return self.run(progress)
+
     def _run_locked(self, progress: Progress | None) -> ScanReport:
         try:
             report = self._run_exclusive(progress)

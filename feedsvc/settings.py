@@ -252,6 +252,17 @@ class WatchSettings:
     interval_seconds: int = _setting(
         300, _int_range(1, 7 * 86400), "Seconds between rescans of the content folder."
     )
+    file_events: bool = _setting(
+        True,
+        _bool,
+        "Rescan as soon as files under the content folder are written (inotify). The "
+        "scheduled rescan stays as the safety net; network filesystems send no events.",
+    )
+    debounce_ms: int = _setting(
+        250,
+        _int_range(10, 60_000),
+        "After a file event, wait until the folder has been quiet this long, then scan once.",
+    )
 
 
 @dataclass(frozen=True, slots=True)

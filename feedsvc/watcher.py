@@ -1,9 +1,10 @@
-"""The watcher: APScheduler wiring only.
+"""The watcher: APScheduler and file-event wiring only.
 
 Owns *when* scans run (once at start-up, then every
-``watch.interval_seconds``); *how* is ``pipeline.Scanner``, which also makes
-sure no two scans overlap anywhere. A failed scan is logged and the feeds
-keep serving what the store holds.
+``watch.interval_seconds``, and after file events when ``watch.file_events``
+is on: ``events.py``); *how* is ``pipeline.Scanner``, which also makes sure
+no two scans overlap anywhere. A failed scan is logged and the feeds keep
+serving what the store holds.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from feedsvc.errors import ContentRootError, FeedsvcError, StoreError
+from feedsvc.events import FileEvents
 from feedsvc.pipeline import Scanner
 from feedsvc.settings import Settings
-from feedsvc.store import open_store
+from feedsvc.store import FileEventsState, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,51 @@ def scan_job(scanner: Scanner) -> None:
     log.info("scan: %s", report.summary())
 
 
+def event_scan(scanner: Scanner) -> float | None:
+    """The scan after file events: one that starts after them (``Scanner.run_after``)."""
+    try:
+        report = scanner.run_after()
+    except (ContentRootError, StoreError):
+        return None  # logged and recorded by the Scanner
+    except FeedsvcError as exc:
+        log.error("scan failed, feeds keep their last good state: %s", exc)
+        return None
+    log.info("scan after file events: %s", report.summary())
+    return None
+
+
+def start_file_events(settings: Settings, scanner: Scanner, store: Store) -> FileEvents | None:
+    """Watch the content root when ``watch.file_events`` is on; say in the log and the
+    store (for /api/status) whether events flow. None when they do not."""
+    events: FileEvents | None = None
+    if not settings.watch.file_events:
+        reason: str | None = "switched off (watch.file_events = false)"
+    else:
+        events = FileEvents(
+            settings.content_root,
+            lambda: event_scan(scanner),
+            settings.watch.debounce_ms / 1000,
+        )
+        reason = events.start()
+        if reason is not None:
+            events = None
+    if reason is None:
+        log.info(
+            "file events on: scans follow writes after %d ms of quiet", settings.watch.debounce_ms
+        )
+    else:
+        log.warning(
+            "file events unavailable (%s): changes are seen by the rescan every %d s",
+            reason,
+            settings.watch.interval_seconds,
+        )
+    try:
+        store.record_file_events(FileEventsState(reason is None, reason, utc_now()))
+    except StoreError as exc:
+        log.warning("cannot record the file events state in the store: %s", exc)
+    return events
+
+
 def add_scan_job(scheduler: BaseScheduler, scanner: Scanner, interval_seconds: int) -> None:
     scheduler.add_job(
         scan_job,
@@ -56,13 +103,17 @@ def run_watcher(settings: Settings) -> None:
     """Run the watcher in the foreground until interrupted (``feedsvc watch``)."""
     store = open_store(settings.store.url)
     scheduler = BlockingScheduler(timezone=UTC)
-    add_scan_job(scheduler, Scanner(settings, store, utc_now), settings.watch.interval_seconds)
+    scanner = Scanner(settings, store, utc_now)
+    add_scan_job(scheduler, scanner, settings.watch.interval_seconds)
     log.info("watching %s every %d s", settings.content.path, settings.watch.interval_seconds)
+    events = start_file_events(settings, scanner, store)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        if events is not None:
+            events.stop()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         store.close()

@@ -65,6 +65,18 @@ class ScanFailure:
     failed_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class FileEventsState:
+    """Whether the watcher sees file-system events, for every process's /api/status.
+
+    ``reason`` (when not ``available``) is safe to show anyone: no absolute path.
+    """
+
+    available: bool
+    reason: str | None
+    since: datetime
+
+
 class ScanWriter(Protocol):
     """One scan's writes, streamed in chunks into ONE transaction.
 
@@ -156,6 +168,14 @@ class Store(Protocol):
         """The failure recorded since the last finished scan, if any."""
         ...
 
+    def record_file_events(self, state: FileEventsState) -> None:
+        """Remember whether the watcher's file events work (one row, overwritten)."""
+        ...
+
+    def file_events(self) -> FileEventsState | None:
+        """What the watcher last recorded about file events, if it ever did."""
+        ...
+
     def scan_lock(self, wait: bool = True) -> AbstractContextManager[bool]:
         """Hold the global scan lock; yields False if ``wait`` is False and it is taken."""
         ...
@@ -175,4 +195,12 @@ def open_store(url: str) -> Store:
     return SqlStore(url)
 
 
-__all__ = ["ScanChanges", "ScanFailure", "ScanState", "ScanWriter", "Store", "open_store"]
+__all__ = [
+    "FileEventsState",
+    "ScanChanges",
+    "ScanFailure",
+    "ScanState",
+    "ScanWriter",
+    "Store",
+    "open_store",
+]

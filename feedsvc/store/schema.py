@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedsvc.errors import StoreError
-from feedsvc.store import ScanFailure
+from feedsvc.store import FileEventsState, ScanFailure
 from feedsvc.types import (
     Category,
     FeedInfo,
@@ -330,6 +330,24 @@ def dump_failure(failure: ScanFailure) -> str:
 def load_failure(text: str) -> ScanFailure:
     d = json.loads(text)
     return ScanFailure(reason=str(d["reason"]), failed_at=load_dt(d["failed_at"]))
+
+
+# --- file events --------------------------------------------------------------------------
+
+FILE_EVENTS_KEY = "file_events"
+
+
+def dump_file_events(state: FileEventsState) -> str:
+    return _dumps(
+        {"available": state.available, "reason": state.reason, "since": dump_dt(state.since)}
+    )
+
+
+def load_file_events(text: str) -> FileEventsState:
+    d = json.loads(text)
+    return FileEventsState(
+        available=bool(d["available"]), reason=d.get("reason"), since=load_dt(d["since"])
+    )
 
 
 # --- scan reports --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 
 from feedsvc.errors import StoreError
-from feedsvc.store import ScanChanges, ScanFailure, ScanState
+from feedsvc.store import FileEventsState, ScanChanges, ScanFailure, ScanState
 from feedsvc.store import schema as s
 from feedsvc.store.backend import Backend, open_backend
 from feedsvc.types import FeedInfo, FeedKey, FileState, Item, StoredFile
@@ -269,6 +269,18 @@ class SqlStore:
         q = sa.select(s.meta.c.value).where(s.meta.c.key == s.FAILURE_KEY)
         text = self._single("read the last failure", lambda c: c.execute(q).scalar_one_or_none())
         return None if text is None else s.load_failure(text)
+
+    def record_file_events(self, state: FileEventsState) -> None:
+        row = {"key": s.FILE_EVENTS_KEY, "value": s.dump_file_events(state)}
+        with self._write("record the file events state") as conn:
+            conn.execute(self._backend.upsert(s.meta, ["key"]), row)
+
+    def file_events(self) -> FileEventsState | None:
+        q = sa.select(s.meta.c.value).where(s.meta.c.key == s.FILE_EVENTS_KEY)
+        text = self._single(
+            "read the file events state", lambda c: c.execute(q).scalar_one_or_none()
+        )
+        return None if text is None else s.load_file_events(text)
 
     @contextmanager
     def scan_lock(self, wait: bool = True) -> Iterator[bool]:

@@ -67,6 +67,7 @@ def status() -> Response:
         state = svc.store.last_scan()
         failure = svc.store.last_failure()
         grid = svc.feeds.grid()
+        events = svc.store.file_events()
     except StoreError:
         return _json({"status": "degraded", "error": "the store is not available"}, 503)
     # A failure this process saw but the store could not record (it refused writes).
@@ -86,6 +87,14 @@ def status() -> Response:
         "last_scan": None,
         "next_scan": None,
         "errors": [],
+        # None until a watcher ran: then whether it sees writes as they happen.
+        "file_events": None
+        if events is None
+        else {
+            "available": events.available,
+            "reason": events.reason,
+            "since": events.since.isoformat(),
+        },
     }
     if state is not None:
         interval = timedelta(seconds=svc.settings.watch.interval_seconds)

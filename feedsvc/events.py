@@ -1,0 +1,207 @@
+"""File-system events under the content root, debounced into scans (watchdog, inotify).
+
+Owns *noticing* that files changed and deciding *when* to scan: after the
+folder has been quiet for ``watch.debounce_ms`` (a burst of writes is one
+scan), and at the latest ``MAX_DELAY_FACTOR`` quiet windows after the first
+event of a burst (a file written for minutes still gets scanned). What a scan
+does is ``pipeline.Scanner``'s business, and so is keeping scans one at a time.
+
+Events are a shortcut, never the only way in: queues overflow, network
+filesystems send none, inotify watches run out. The scheduled rescan stays
+(``watcher.py``), and ``FileEvents.start`` says why events are unavailable
+instead of failing the watcher. A file seen half-written is handled as
+always (the scan reports it and keeps the last good item); its closing write
+sends another event, which brings another scan.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+log = logging.getLogger(__name__)
+
+# Writes only: opening, reading (the scan itself) and attribute changes (atime)
+# must never bring a scan, or every scan would bring the next.
+WRITE_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
+# A burst of events that never goes quiet is scanned after this many windows.
+MAX_DELAY_FACTOR = 8
+
+# Called when the folder went quiet; returns seconds after which to scan once
+# more whatever happens (a file that must settle first), or None.
+OnQuiet = Callable[[], float | None]
+
+
+def _hidden(root: Path, path: str) -> bool:
+    """True for a path the scan never reads because a segment is hidden (``.git``, ``.x.swp``)."""
+    try:
+        parts = Path(path).relative_to(root).parts
+    except ValueError:
+        return False
+    return any(part.startswith(".") for part in parts)
+
+
+class Debouncer:
+    """Turns a stream of ``poke()`` calls into calls of ``on_quiet``, one at a time.
+
+    ``on_quiet`` runs on this object's own thread, never two at once; a poke
+    that arrives while it runs brings one more call after the next quiet
+    window. ``monotonic`` and the waits are injectable for tests of the timing rule.
+    """
+
+    def __init__(
+        self,
+        on_quiet: OnQuiet,
+        quiet_seconds: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._on_quiet = on_quiet
+        self._quiet = quiet_seconds
+        self._max_delay = quiet_seconds * MAX_DELAY_FACTOR
+        self._monotonic = monotonic
+        self._cond = threading.Condition()
+        self._first: float | None = None  # first poke of the burst not yet scanned
+        self._last = 0.0
+        self._due: float | None = None  # a follow-up asked for by on_quiet
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="feedsvc-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        with self._cond:
+            now = self._monotonic()
+            if self._first is None:
+                self._first = now
+            self._last = now
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def _next_call(self, now: float) -> float | None:
+        """When ``on_quiet`` should run next (monotonic time), or None for "on a poke"."""
+        when: float | None = None
+        if self._first is not None:
+            when = min(self._last + self._quiet, self._first + self._max_delay)
+        if self._due is not None:
+            when = self._due if when is None else min(when, self._due)
+        return when
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped:
+                    now = self._monotonic()
+                    when = self._next_call(now)
+                    if when is not None and when <= now:
+                        break
+                    self._cond.wait(None if when is None else when - now)
+                if self._stopped:
+                    return
+                # Pokes from now on belong to the next burst.
+                self._first = None
+                self._due = None
+            try:
+                follow_up = self._on_quiet()
+            except Exception:  # a bug in one scan must not end file events for good
+                log.exception("scan after file events failed")
+                follow_up = None
+            if follow_up is not None:
+                with self._cond:
+                    due = self._monotonic() + follow_up
+                    self._due = due if self._due is None else min(self._due, due)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, root: Path, poke: Callable[[], None]) -> None:
+        self._root = root
+        self._poke = poke
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        if all(not p or _hidden(self._root, str(p)) for p in paths):
+            return
+        self._poke()
+
+
+class FileEvents:
+    """watchdog's observer on the content root feeding a ``Debouncer``."""
+
+    def __init__(self, root: Path, on_quiet: OnQuiet, quiet_seconds: float) -> None:
+        self._root = root
+        self._debouncer = Debouncer(on_quiet, quiet_seconds)
+        self._observer: BaseObserver | None = None
+
+    def start(self) -> str | None:
+        """Start watching; None when events flow, else why they cannot (nothing is left running)."""
+        observer: BaseObserver = Observer()
+        try:
+            observer.schedule(
+                _Handler(self._root, self._debouncer.poke),
+                str(self._root),
+                recursive=True,
+                event_filter=WRITE_EVENTS,
+            )
+            observer.start()
+        except OSError as exc:
+            # ENOSPC: fs.inotify.max_user_watches reached; EMFILE: max_user_instances;
+            # ENOENT: the folder is not there (yet).
+            reason = exc.strerror or str(exc)
+            if exc.errno == 28:
+                reason = "inotify watch limit reached (fs.inotify.max_user_watches)"
+            elif exc.errno == 24:
+                reason = "inotify instance limit reached (fs.inotify.max_user_instances)"
+            _stop_observer(observer)
+            return reason
+        self._observer = observer
+        self._debouncer.start()
+        return None
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            _stop_observer(self._observer)
+            self._observer = None
+        self._debouncer.stop()
+
+
+def _stop_observer(observer: BaseObserver) -> None:
+    try:
+        observer.stop()
+        if observer.is_alive():
+            observer.join(timeout=10)
+    except RuntimeError:  # never started
+        pass
