@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from feedsvc.errors import StoreError
+from feedsvc.normalise.urls import tag_uri
 from feedsvc.render import FORMATS, FORMATS_BY_NAME, FeedDocument, Format
 from feedsvc.settings import Settings
 from feedsvc.store import Store
+from feedsvc.types import ALL as TYPES_ALL
 from feedsvc.types import FeedInfo, FeedKey, Item
 
-ALL = "all"
+ALL = TYPES_ALL  # the grid word (feedsvc.types.GRID_WORDS)
 # Feeds carry dates from their items; an empty grid cell never renders, so this
 # only dates a feed whose items somehow carry none (kept fixed for stable bytes).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,6 +78,15 @@ def feed_title(settings: Settings, info: FeedInfo) -> str:
     return title
 
 
+def feed_language(key: FeedKey, items: tuple[Item, ...], default: str) -> str:
+    """SPEC §4: every feed has a language: its grid language, else the one all
+    its items share, else the site's default. Entries keep their own."""
+    if key.language != ALL:
+        return key.language
+    languages = {item.language for item in items}
+    return languages.pop() if len(languages) == 1 else default
+
+
 def feed_document(
     settings: Settings, info: FeedInfo, fmt: Format, items: tuple[Item, ...]
 ) -> FeedDocument:
@@ -86,10 +97,10 @@ def feed_document(
         title=feed_title(settings, info),
         description=site.description or site.title,
         # RFC 4151 tag URI: the feed's identity, like the items', never depends on base_url.
-        feed_id=f"{site.id_prefix}feeds/{key.language}/{key.category}",
+        feed_id=tag_uri(site.id_prefix, f"feeds/{key.language}/{key.category}"),
         self_url=feed_url(settings, key, fmt),
         home_url=site.base_url + "/",
-        language=None if key.language == ALL else key.language,
+        language=feed_language(key, items, site.default_language),
         author=site.author,
         ttl_minutes=max(1, settings.watch.interval_seconds // 60),
         items=items,

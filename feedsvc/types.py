@@ -22,6 +22,13 @@ DocumentKind = Literal["frontmatter", "transcript", "plain"]
 
 EMPTY_META: Mapping[str, object] = MappingProxyType({})
 
+# The feed grid `/feeds/{language}/{category}.{fmt}`: `all` in either place
+# means "every language" / "every category" (SPEC §4). Every word a route
+# gives a meaning in those places belongs here, and nothing else may be
+# a language or a category slug that equals one of them.
+ALL = "all"
+GRID_WORDS = frozenset({ALL})
+
 
 class SourceFile(NamedTuple):
     """A regular file found under the content root, not yet read.

@@ -79,7 +79,7 @@ def normalise(
         summary=summary,
         content_html=content_html,
         content_text=body.text,
-        language=_language(meta, title, summary, body.text, site),
+        language=_language(meta, title, summary, body.prose, site),
         categories=_categories(meta, raw, site),
         tags=meta.names("tags") or (),
         image=_image(meta, url, body),
@@ -139,7 +139,7 @@ def _summary(meta: Meta, raw: RawDocument, body: BodyFacts) -> str:
     return cut(collapse_whitespace(body.first_paragraph or ""), SUMMARY_LIMIT)
 
 
-def _language(meta: Meta, title: str, summary: str, text: str, site: SiteSettings) -> str:
+def _language(meta: Meta, title: str, summary: str, prose: str, site: SiteSettings) -> str:
     found = meta.first("lang", "language")
     if found is not None:
         key, value = found
@@ -147,13 +147,12 @@ def _language(meta: Meta, title: str, summary: str, text: str, site: SiteSetting
             raise meta.error(key, f"expected a language tag such as 'ko', got {value!r}")
         try:
             declared = primary_subtag(value)
-        except InvalidLanguageTag:
-            raise meta.error(
-                key, f"{value!r} is not a BCP 47 language tag such as 'ko' or 'en-US'"
-            ) from None
+        except InvalidLanguageTag as exc:
+            raise meta.error(key, exc.reason) from None
         if declared is not None:
             return declared
-    return detect(f"{title}\n{summary}\n{text}") or site.default_language
+    # SPEC §2: detected from the prose (code, URLs and math left out), title first.
+    return detect(title, prose or summary) or site.default_language
 
 
 def _categories(meta: Meta, raw: RawDocument, site: SiteSettings) -> tuple[Category, ...]:

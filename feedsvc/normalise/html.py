@@ -39,6 +39,7 @@ ALLOWED_TAGS = frozenset(
         *("em", "strong", "b", "i", "u", "s", "del", "ins", "mark", "small"),
         *("sub", "sup", "q", "abbr", "time", "a", "img"),
         *("table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td"),
+        "section",  # footnotes
     }
 )
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
@@ -50,7 +51,21 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "abbr": {"title"},
     "time": {"datetime"},
     "ol": {"start", "reversed"},
+    # Classes and ids that carry meaning, filtered by value in _attribute_filter.
+    **{name: {"class"} for name in ("code", "pre", "div", "p", "span", "ul", "li", "section")},
+    **{name: {"id"} for name in ("h1", "h2", "h3", "h4", "h5", "h6", "li")},
+    "sup": {"class", "id"},
+    "a": {"href", "title", "hreflang", "class", "id"},
 }
+# Class values kept: a fence's language (`language-go`), math, GitHub alerts,
+# footnotes and task lists, as markdown-it and its plugins write them. Every
+# other class is dropped (it would only style the item on our site).
+_KEPT_CLASS = re.compile(
+    r"language-[A-Za-z0-9_+#.-]{1,40}|math|inline|block|markdown-alert(?:-[a-z]{1,20})?"
+    r"|markdown-alert-title|footnotes?(?:-[a-z]{1,10})?|footnote-(?:ref|item|backref)"
+    r"|(?:contains-)?task-list(?:-item)?"
+)
+_ID = re.compile(r"[A-Za-z][\w:.-]{0,80}")
 # Removed with their content: their text is code, not prose.
 CONTENT_DROPPED_TAGS = frozenset(
     {"script", "style", "iframe", "object", "embed", "template", "svg", "math"}
@@ -61,7 +76,7 @@ ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 _BLOCK_TAGS = frozenset(
     {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd"}
     | {"blockquote", "footer", "figure", "figcaption", "pre", "hr", "table", "caption"}
-    | {"thead", "tbody", "tfoot", "tr", "body", "html"}
+    | {"thead", "tbody", "tfoot", "tr", "body", "html", "section"}
 )
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _VOID_TAGS = frozenset(
@@ -184,6 +199,7 @@ def sanitise(body_html: str, item_url: str) -> str:
 
     cleaned = nh3.clean(
         html,
+        attribute_filter=_attribute_filter,
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(CONTENT_DROPPED_TAGS),
         attributes=ALLOWED_ATTRIBUTES,
@@ -195,14 +211,48 @@ def sanitise(body_html: str, item_url: str) -> str:
     return xml_safe(cleaned)
 
 
+def _attribute_filter(_element: str, attribute: str, value: str) -> str | None:
+    """Keep only meaningful classes and plain ids."""
+    if attribute == "class":
+        kept = [name for name in value.split() if _KEPT_CLASS.fullmatch(name)]
+        return " ".join(kept) or None
+    if attribute == "id":
+        return value if _ID.fullmatch(value) else None
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class BodyFacts:
-    """What the sanitised body says: its text and the first heading/paragraph/image."""
+    """What the sanitised body says: its text and the first heading/paragraph/image.
+
+    ``text`` is all of it (code and math included: it is for search and JSON
+    Feed ``content_text``); ``prose`` only the words people wrote about it:
+    no code block or inline code, no math, no table, no footnotes, no URL
+    (what language detection reads). ``first_paragraph`` is the first
+    paragraph with prose in it, math left out (SPEC §2 summary).
+    """
 
     text: str
     first_heading: str | None
     first_paragraph: str | None
     first_image: str | None
+    prose: str = ""
+
+
+@dataclass(slots=True)
+class _Block:
+    owner: str  # the innermost block element
+    text: str  # everything
+    summary: str  # without math
+    prose: str  # without math, code, URLs
+    in_prose: bool  # not inside a table, the footnotes or an alert's title
+
+
+# Elements whose text is never prose, by tag and class (sanitised HTML keeps
+# only the classes ``_KEPT_CLASS`` allows, so these are markdown-it's).
+_NOT_PROSE_CONTAINERS = frozenset({"table", "figcaption"})
+_URL_TEXT = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+|\S+@\S+\.\w+")
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def extract(clean_html: str) -> BodyFacts:
@@ -211,10 +261,11 @@ def extract(clean_html: str) -> BodyFacts:
         return BodyFacts(text="", first_heading=None, first_paragraph=None, first_image=None)
     root = lxml.html.fragment_fromstring(clean_html, create_parent="div")
     blocks = _blocks(root)
-    heading = next((text for owner, text in blocks if owner in _HEADINGS), None)
-    paragraph = next((text for owner, text in blocks if owner == "p"), None)
+    heading = next((b.text for b in blocks if b.owner in _HEADINGS), None)
+    candidates = [b for b in blocks if b.in_prose and _WORD.search(b.prose)]
+    paragraph = next((b.summary for b in candidates if b.owner == "p"), None)
     if paragraph is None:
-        paragraph = next((text for owner, text in blocks if owner not in _HEADINGS), None)
+        paragraph = next((b.summary for b in candidates if b.owner not in _HEADINGS), None)
     image = None
     for img in root.iter("img"):
         src = img.get("src")
@@ -222,28 +273,61 @@ def extract(clean_html: str) -> BodyFacts:
         if image:
             break
     return BodyFacts(
-        text=xml_safe("\n\n".join(text for _, text in blocks)),
+        text=xml_safe("\n\n".join(b.text for b in blocks)),
         first_heading=collapse_whitespace(heading) if heading else None,
         first_paragraph=collapse_whitespace(paragraph) if paragraph else None,
         first_image=image,
+        prose=xml_safe("\n\n".join(b.prose for b in blocks if b.in_prose and b.prose)),
     )
 
 
-def _blocks(root: lxml.html.HtmlElement) -> list[tuple[str, str]]:
-    """(innermost block element, text) for each run of text; <br> kept as a line
-    break, other whitespace collapsed. Iterative, so deep nesting never meets
-    the recursion limit.
+def _classes(element: lxml.html.HtmlElement) -> set[str]:
+    return set((element.get("class") or "").split())
+
+
+def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
+    """A ``_Block`` for each run of text; <br> kept as a line break, other
+    whitespace collapsed. Iterative, so deep nesting never meets the
+    recursion limit.
     """
-    blocks: list[tuple[str, str]] = []
-    buffer: list[str] = []
+    blocks: list[_Block] = []
+    # Three views of the same run: all text, text for a summary, prose.
+    buffers: tuple[list[str], list[str], list[str]] = ([], [], [])
     owners: list[str] = ["div"]
+    hidden = [0, 0]  # open math elements (hidden from summary and prose), code (prose)
+    outside = [0]  # open elements whose text is not prose at all
+
+    def put(value: str) -> None:
+        buffers[0].append(value)
+        if not hidden[0]:
+            buffers[1].append(value)
+            if not hidden[1]:
+                buffers[2].append(value)
+
+    def joined(buffer: list[str]) -> str:
+        lines = (collapse_whitespace(line) for line in "".join(buffer).split(_LINE_BREAK))
+        return "\n".join(line for line in lines if line)
 
     def flush() -> None:
-        lines = (collapse_whitespace(line) for line in "".join(buffer).split(_LINE_BREAK))
-        text = "\n".join(line for line in lines if line)
-        buffer.clear()
+        text = joined(buffers[0])
         if text:
-            blocks.append((owners[-1], text))
+            prose = collapse_whitespace(_URL_TEXT.sub(" ", joined(buffers[2])))
+            blocks.append(_Block(owners[-1], text, joined(buffers[1]), prose, not outside[0]))
+        for buffer in buffers:
+            buffer.clear()
+
+    def marks(element: lxml.html.HtmlElement, name: str) -> tuple[bool, bool, bool]:
+        if not name:
+            return False, False, False
+        classes = _classes(element)
+        math = "math" in classes
+        code = name in ("code", "kbd", "samp", "var")
+        container = (
+            name in _NOT_PROSE_CONTAINERS
+            or (name == "section" and "footnotes" in classes)
+            or "markdown-alert-title" in classes
+        )
+        return math, code, container
 
     stack: list[tuple[lxml.html.HtmlElement, bool]] = [(root, False)]
     while stack:
@@ -253,25 +337,33 @@ def _blocks(root: lxml.html.HtmlElement) -> list[tuple[str, str]]:
             if name in _BLOCK_TAGS:
                 flush()
                 owners.pop()
-            buffer.append(element.tail or "")
+            math, code, container = marks(element, name)
+            hidden[0] -= math
+            hidden[1] -= code
+            outside[0] -= container
+            put(element.tail or "")
             continue
         if name == "br":
-            buffer.append(_LINE_BREAK + (element.tail or ""))
+            put(_LINE_BREAK + (element.tail or ""))
             continue
         if name == "pre":
             flush()
             text = element.text_content().strip("\n")
             if text.strip():
-                blocks.append(("pre", text))
-            buffer.append(element.tail or "")
+                blocks.append(_Block("pre", text, "", "", in_prose=False))
+            put(element.tail or "")
             continue
         if name in _BLOCK_TAGS:
             flush()
             owners.append(name)
+        math, code, container = marks(element, name)
+        hidden[0] += math
+        hidden[1] += code
+        outside[0] += container
         if name in ("td", "th"):
-            buffer.append(" ")
+            put(" ")
         if name:
-            buffer.append(element.text or "")
+            put(element.text or "")
         stack.append((element, True))
         stack.extend((child, False) for child in reversed(element))
     flush()

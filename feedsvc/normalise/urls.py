@@ -43,14 +43,30 @@ def _is_ucschar(cp: int) -> bool:
 
 
 def _iri_escape(text: str) -> str:
-    """Percent-encode everything but unreserved ASCII, ``/`` and IRI ucschars."""
-    out: list[str] = []
-    for ch in text:
-        if ch in _ID_ASCII_SAFE or _is_ucschar(ord(ch)):
-            out.append(ch)
-        else:
-            out.append(quote(ch, safe="", errors="replace"))
-    return "".join(out)
+    """Percent-encode everything but unreserved ASCII and ``/`` (UTF-8 octets)."""
+    return "".join(
+        ch if ch in _ID_ASCII_SAFE else quote(ch, safe="", errors="replace") for ch in text
+    )
+
+
+def iri_to_uri(iri: str) -> str:
+    """RFC 3987 §3.1: every non-ASCII character as its UTF-8 octets, percent-encoded.
+
+    ASCII is left exactly as it is (existing escapes included), so an IRI that
+    is already a URI comes back unchanged.
+    """
+    if iri.isascii():
+        return iri
+    return "".join(ch if ch.isascii() else quote(ch, safe="", errors="replace") for ch in iri)
+
+
+def tag_uri(id_prefix: str, specific: str) -> str:
+    """``id_prefix`` (an RFC 4151 ``tag:authority,date:``) plus ``specific``, escaped.
+
+    The one way an id becomes a ``tag:`` URI, for items and feeds alike: the
+    W3C validator rejects non-ASCII in a tag URI ("id is not a valid TAG").
+    """
+    return iri_to_uri(id_prefix) + _iri_escape(specific)
 
 
 def _is_absolute_iri(text: str) -> bool:
@@ -65,15 +81,18 @@ def _is_absolute_iri(text: str) -> bool:
 
 
 def guid_for(item_id: str, id_prefix: str) -> str:
-    """The permanent IRI written into feeds (RFC 4287 §4.2.6 atom:id).
+    """The permanent identifier written into feeds (RFC 4287 §4.2.6 atom:id).
 
-    An id that already is an absolute ``tag:``/``urn:``/``http(s):`` IRI is used
-    as it is; any other id goes after the site's tag-URI prefix (RFC 4151),
-    ASCII outside the unreserved set percent-encoded, Unicode letters kept.
+    The id scheme, for good (``docs/ids-and-slugs.md``): an id that already is
+    an absolute ``tag:``/``urn:``/``http(s):`` IRI is used as it is, its
+    non-ASCII characters percent-encoded (RFC 3987 §3.1); any other id goes
+    after the site's tag-URI prefix (RFC 4151) with everything but unreserved
+    ASCII and ``/`` percent-encoded as UTF-8. An ASCII path keeps the id it
+    always had.
     """
     if _is_absolute_iri(item_id):
-        return item_id
-    return id_prefix + _iri_escape(item_id)
+        return iri_to_uri(item_id)
+    return tag_uri(id_prefix, item_id)
 
 
 def item_page_url(item_id: str, base_url: str) -> str:

@@ -38,12 +38,15 @@ from typing import TypeAlias
 import yaml
 
 from feedsvc.errors import SourceError
-from feedsvc.parse import htmldoc, markdown
+from feedsvc.parse import bodies, templates
 from feedsvc.types import RawDocument
 
 MAX_FRONT_MATTER_BYTES = 256 * 1024
 MAX_DEPTH = 20
 MAX_NODES = 10_000
+
+# Front-matter fields read as plain text, from which template tags are removed.
+TEXT_FIELDS = ("title", "excerpt", "summary", "description")
 
 _YAML_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _YAML_OPEN = re.compile(r"---[ \t]*")
@@ -192,7 +195,8 @@ def _split(path: str, text: str) -> tuple[str, str, str]:
 def parse_front_matter(path: str, text: str) -> RawDocument:
     """A front-matter document -> RawDocument (kind ``frontmatter``).
 
-    The body is HTML when it starts with a tag, else Markdown (rendered).
+    The body's format is decided by ``parse.bodies`` (front matter's
+    ``markup``, the extension, else HTML only when it starts with a tag).
     Title, dates and the rest stay in ``meta``: normalise reads them.
     """
     syntax, front, body = _split(path, text)
@@ -200,7 +204,11 @@ def parse_front_matter(path: str, text: str) -> RawDocument:
         _load_toml(path, front) if syntax == "toml" else _load_yaml(path, front)
     )
     body = body.strip()
-    if htmldoc.starts_with_tag(body):
-        return RawDocument(path, "frontmatter", body, "html", MappingProxyType(meta))
-    html = markdown.render_markdown(body) if body else ""
-    return RawDocument(path, "frontmatter", html, "markdown", MappingProxyType(meta))
+    declared = next((meta[key] for key in bodies.FORMAT_KEYS if key in meta), None)
+    body_format = bodies.front_matter_format(path, declared, body)
+    for key in TEXT_FIELDS:  # template tags never reach a reader, in fields neither
+        value = meta.get(key)
+        if isinstance(value, str):
+            meta[key] = templates.plain(value)
+    html = bodies.render(body, body_format)
+    return RawDocument(path, "frontmatter", html, body_format, MappingProxyType(meta))

@@ -13,8 +13,15 @@ import functools
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
+from mdit_py_plugins.attrs.parse import ParseError
+from mdit_py_plugins.attrs.parse import parse as parse_attributes
+from mdit_py_plugins.deflist import deflist_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.gfm import gfm_plugin
 
+from feedsvc.parse import templates
 from feedsvc.text import collapse_whitespace
 
 # Signals that plain text is Markdown: ATX or setext headings, fenced code,
@@ -32,21 +39,80 @@ _MARKDOWN_SIGNS = re.compile(
 )
 
 
+# `## Title {#id .class}` (Hugo, Pandoc, kramdown): attributes at the end of a heading.
+_HEADING_ATTRS = re.compile(r"[ \t]*(\{[^{}\n]{1,200}\})[ \t]*\Z")
+
+
+def _heading_attributes(state: StateCore) -> None:
+    """Core rule: move a trailing ``{#id}`` of a heading onto the heading.
+
+    mdit-py-plugins' ``attrs`` plugin reads attributes after inline elements
+    and above blocks, not at the end of a heading; its parser does the reading.
+    """
+    tokens = state.tokens
+    for index, token in enumerate(tokens[:-1]):
+        if token.type != "heading_open":
+            continue
+        inline = tokens[index + 1]
+        children = inline.children or []
+        if not children or children[-1].type != "text":
+            continue
+        last = children[-1]
+        match = _HEADING_ATTRS.search(last.content)
+        if match is None:
+            continue
+        try:
+            consumed, attributes = parse_attributes(match.group(1))
+        except ParseError:
+            continue
+        if consumed != len(match.group(1)) - 1:  # the index of the closing brace
+            continue
+        last.content = last.content[: match.start()]
+        inline.content = inline.content[: len(inline.content) - len(match.group(0))]
+        if "id" in attributes:
+            token.attrSet("id", attributes["id"])
+
+
 @functools.cache
 def _parser() -> MarkdownIt:
-    # CommonMark plus GFM tables and strikethrough, which authors expect;
-    # html=True lets raw HTML through for the sanitiser to judge later.
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    """CommonMark plus what authors of Hugo and Jekyll sites write.
+
+    gfm_plugin: GFM tables, strikethrough, autolinks, task lists, footnotes
+    and ``> [!NOTE]`` alerts; dollar math (``$x$``, ``$$…$$``) so that math is
+    marked and summaries and language detection can leave it out, with
+    ``allow_digits``/``allow_space`` off so prices like "$5 and $10" stay text;
+    definition lists; ``{#id}`` heading attributes. ``html=True`` lets raw
+    HTML through for the sanitiser to judge later.
+    """
+    md = MarkdownIt("commonmark", {"html": True})
+    md.use(gfm_plugin)
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, allow_labels=False)
+    md.use(deflist_plugin)
+    md.core.ruler.after("inline", "heading_attributes", _heading_attributes)
+    return md
 
 
 def looks_like_markdown(text: str) -> bool:
     return _MARKDOWN_SIGNS.search(text) is not None
 
 
+# A task list's checkbox as markdown-it writes it. Feeds carry no form
+# controls (the sanitiser drops <input>), so the box becomes a character.
+_CHECKBOX = re.compile(r'<input class="task-list-item-checkbox"[^<>]{0,100}>')
+
+
+def _checkbox(match: re.Match[str]) -> str:
+    return "\u2611" if "checked" in match.group(0) else "\u2610"
+
+
+def _finish(html: str, expanded: templates.Expanded) -> str:
+    return expanded.restore(_CHECKBOX.sub(_checkbox, html))
+
+
 def render_markdown(text: str) -> str:
-    """Markdown source -> HTML (not sanitised)."""
-    html: str = _parser().render(text)
-    return html
+    """Markdown source (template tags and all) -> HTML (not sanitised)."""
+    expanded = templates.expand(text, markdown=True)
+    return _finish(_parser().render(expanded.source), expanded)
 
 
 def _inline_text(token: Token) -> str:
@@ -68,17 +134,18 @@ def split_title(text: str) -> tuple[str | None, str]:
     """
     md = _parser()
     env: dict[str, object] = {}
-    tokens = md.parse(text, env)  # parsed once: delimiter-heavy input costs ~7 µs a char
+    expanded = templates.expand(text, markdown=True)
+    tokens = md.parse(expanded.source, env)  # parsed once: delimiter-heavy input costs ~7 µs a char
     for index, token in enumerate(tokens):
         # Top-level headings only: a heading inside a list or quote is not a title.
         if token.type != "heading_open" or token.level != 0:
             continue
-        title = _inline_text(tokens[index + 1])
+        title = collapse_whitespace(expanded.restore_text(_inline_text(tokens[index + 1])))
         if not title:
             continue
         # heading_open, inline, heading_close
         rest = tokens[:index] + tokens[index + 3 :]
         html: str = md.renderer.render(rest, md.options, env)
-        return title, html
+        return title, _finish(html, expanded)
     html = md.renderer.render(tokens, md.options, env)
-    return None, html
+    return None, _finish(html, expanded)

@@ -4,7 +4,8 @@ HTML, Markdown or plain text, told apart by the text itself:
 
 - HTML (starts with a tag, is a whole document, or has block tags at line
   starts): title = first ``<h1>``..``<h6>``/``<title>`` text, cut from the body;
-- Markdown (a heading, fenced code, a link, strong emphasis): title = first
+- Markdown (a ``.md`` file, or a heading, fenced code, a link, strong
+  emphasis; ``parse.bodies`` decides): title = first
   top-level heading, cut from the body; the rest rendered;
 - anything else is text: title = first non-empty line (cut from the body
   when it stands alone, i.e. is followed by a blank line or the end), the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import html
 import re
 
-from feedsvc.parse import htmldoc, markdown
+from feedsvc.parse import bodies, htmldoc, markdown, templates
 from feedsvc.text import collapse_whitespace
 from feedsvc.types import RawDocument
 
@@ -54,10 +55,13 @@ def _split_text_title(text: str) -> tuple[str, str]:
 
 def parse_plain(path: str, text: str) -> RawDocument:
     """A plain HTML, Markdown or text file -> RawDocument (kind ``plain``)."""
-    if htmldoc.looks_like_html(text):
+    declared = bodies.declared_format(path)
+    if declared == "html" or (declared is None and htmldoc.looks_like_html(text)):
         title, body = htmldoc.split_title(text)
-        return RawDocument(path, "plain", body.strip(), "html", title=title)
-    if markdown.looks_like_markdown(text):
+        html_body = bodies.render(body.strip(), "html")
+        title = templates.plain(title) if title is not None else None
+        return RawDocument(path, "plain", html_body, "html", title=title)
+    if declared == "markdown" or markdown.looks_like_markdown(text):
         title, body = markdown.split_title(text)
         return RawDocument(path, "plain", body, "markdown", title=title)
     title, rest = _split_text_title(text)
