@@ -116,6 +116,8 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{source.path}: ERROR {exc.reason}")
             continue
         print(f"{source.path}:")
+        for warning in raw.warnings:
+            print(f"  warning:    {warning}")
         print(f"  id:         {item.id}")
         print(f"  guid:       {item.guid}")
         print(f"  url:        {item.url}")

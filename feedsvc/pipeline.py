@@ -346,6 +346,8 @@ def _process(
     changed_at = max(mtime, first_seen) if content_changed else prev.changed_at  # type: ignore[union-attr]
     try:
         raw = parse_document(source.path, data)
+        for warning in raw.warnings:
+            log.warning("%s: %s", source.path, warning)
         skipped = not_an_item(raw)
         if skipped is not None:
             return _Outcome(

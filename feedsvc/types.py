@@ -76,6 +76,8 @@ class RawDocument:
     summary: str | None = None
     published: datetime | None = None
     updated: datetime | None = None
+    # What the file lost on the way in but did not stop it (bad UTF-8 bytes).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

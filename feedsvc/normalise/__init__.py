@@ -32,7 +32,7 @@ __all__ = ["RULES_VERSION", "content_hash", "normalise", "site_digest"]
 
 # Bump when a rule here changes the Items it makes: it is part of
 # ``site_digest``, so the pipeline re-normalises every file once.
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 # An author's own excerpt is kept whole up to this length (it is their
 # wording); only a derived first paragraph is cut near SUMMARY_LIMIT.

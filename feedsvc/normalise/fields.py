@@ -22,13 +22,24 @@ from feedsvc.text import collapse_whitespace, xml_safe
 _TRUE = frozenset({"true", "yes", "on", "1", "y"})
 _FALSE = frozenset({"false", "no", "off", "0", "n"})
 
-# Tags or comments that slipped into a title or an excerpt. Only complete
-# tags of real inline/text HTML elements are removed, so "a<b", "x < y" and
-# "Q&A on <tariffs>" survive as the text the author wrote.
+# Markup that slipped into a title, an excerpt or a name. Elements whose
+# content is code (script, style...) go with their content, up to their end
+# tag or, unclosed, to the end; then every complete tag of a real HTML element
+# goes, so "a<b", "x < y" and "Q&A on <tariffs>" survive as the author wrote.
+_CODE_ELEMENTS = re.compile(
+    r"<(script|style|template|noscript|textarea|iframe|object|svg|math)\b[^>]*>"
+    r".*?(?:</\1\s*>|\Z)",
+    re.S | re.I,
+)
 _MARKUP = re.compile(
-    r"<!--.*?-->|</?(?:a|abbr|b|bdi|bdo|big|br|center|cite|code|del|dfn|div|em|font|"
-    r"h[1-6]|i|img|ins|kbd|mark|p|q|s|samp|small|span|strike|strong|sub|sup|time|tt|u|"
-    r"var|wbr)(?:\s[^<>]*)?/?>",
+    r"<!--.*?(?:-->|\Z)|</?(?:a|abbr|address|article|aside|audio|b|base|bdi|bdo|big|"
+    r"blink|blockquote|body|br|button|canvas|caption|center|cite|code|col|colgroup|dd|"
+    r"del|details|dfn|dialog|div|dl|dt|em|embed|fieldset|figcaption|figure|font|footer|"
+    r"form|frame|frameset|h[1-6]|head|header|hr|html|i|iframe|img|input|ins|kbd|label|"
+    r"legend|li|link|main|mark|marquee|meta|nav|object|ol|option|p|picture|pre|q|s|"
+    r"samp|script|section|select|small|source|span|strike|strong|style|sub|summary|"
+    r"sup|svg|table|tbody|td|template|tfoot|th|thead|time|title|tr|tt|u|ul|var|"
+    r"video|wbr)(?:\s[^<>]*)?/?>",
     re.S | re.I,
 )
 
@@ -42,8 +53,11 @@ _LONG_YEAR = re.compile(r"\s*(?:[+-]\d{4,}|\d{5,})-\d{1,2}-\d{1,2}")
 
 
 def plain_text(value: str) -> str:
-    """Markup stripped, entities decoded, whitespace collapsed, XML-safe."""
-    return collapse_whitespace(xml_safe(html.unescape(_MARKUP.sub(" ", value))))
+    """Markup stripped (script and style with their content), entities decoded,
+    whitespace collapsed, XML-safe: text every feed format carries as text."""
+    if "<" in value:
+        value = _MARKUP.sub(" ", _CODE_ELEMENTS.sub(" ", value))
+    return collapse_whitespace(xml_safe(html.unescape(value)))
 
 
 def _shown(value: object) -> str:
@@ -116,7 +130,7 @@ class Meta:
             parts = [self._scalar_text(key, v) for v in value if v is not None]
         else:
             parts = self._scalar_text(key, value).split(",")
-        cleaned = (collapse_whitespace(xml_safe(p)) for p in parts)
+        cleaned = (plain_text(p) for p in parts)
         return tuple(dict.fromkeys(n for n in cleaned if n)) or None  # de-duplicated, in order
 
     def authors(self, *keys: str) -> tuple[str, ...] | None:
@@ -131,7 +145,7 @@ class Meta:
             value = entry.get("name") if isinstance(entry, Mapping) else entry
             if value is None:
                 continue
-            name = collapse_whitespace(xml_safe(self._scalar_text(key, value)))
+            name = plain_text(self._scalar_text(key, value))
             if name and name not in names:
                 names.append(name)
         return tuple(names) or None

@@ -44,7 +44,6 @@ ALLOWED_TAGS = frozenset(
 )
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "*": {"lang", "dir"},
-    "a": {"href", "title", "hreflang"},
     "img": {"src", "alt", "title", "width", "height"},
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan", "scope"},

@@ -53,6 +53,12 @@ DETECT_CHARS = 200
 # Small: below this relative distance between the two best guesses lingua
 # answers None and the site's default language applies.
 MIN_RELATIVE_DISTANCE = 0.05
+# lingua's confidence (0-1, summing to 1 over DETECTED_LANGUAGES) must be at
+# least this, and this far ahead of the runner-up; else the answer is None.
+# Measured on tests/data/language-eval.jsonl (docs/language.md): one-word
+# titles ("hugo": es 0.26) fall below, short English sentences stay above.
+MIN_CONFIDENCE = 0.4
+MIN_MARGIN = 0.15
 
 _PRIMARY_SUBTAG = re.compile(r"[a-z]{2,3}")
 # BCP 47 / ISO 639-2 "undetermined": as good as no tag at all.
@@ -129,7 +135,11 @@ def detect(title: str, prose: str = "") -> str | None:
     sample = text[:DETECT_CHARS]
     if not any(ch.isalpha() for ch in sample):
         return None
-    found = _detector().detect_language_of(sample)
-    if found is None:
+    values = _detector().compute_language_confidence_values(sample)
+    if not values:
         return None
-    return str(found.iso_code_639_1.name).lower()
+    best = values[0]
+    runner_up = values[1].value if len(values) > 1 else 0.0
+    if best.value < MIN_CONFIDENCE or best.value - runner_up < MIN_MARGIN:
+        return None  # not confident: the caller's default, never a guess
+    return str(best.language.iso_code_639_1.name).lower()

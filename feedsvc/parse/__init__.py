@@ -16,6 +16,8 @@ sanitising, ids, dates and languages belong to normalise.
 
 from __future__ import annotations
 
+import dataclasses
+
 from feedsvc.parse.decode import decode_text
 from feedsvc.parse.frontmatter import has_front_matter, parse_front_matter
 from feedsvc.parse.plain import parse_plain
@@ -32,9 +34,12 @@ def parse_document(path: str, data: bytes) -> RawDocument:
     empty, binary, truncated or undecodable text, bad or hostile front matter,
     impossible transcript dates.
     """
-    text = decode_text(path, data)
+    warnings: list[str] = []
+    text = decode_text(path, data, warnings)
     if has_front_matter(text):
-        return parse_front_matter(path, text)
-    if is_transcript(text):
-        return parse_transcript(path, text)
-    return parse_plain(path, text)
+        raw = parse_front_matter(path, text)
+    elif is_transcript(text):
+        raw = parse_transcript(path, text)
+    else:
+        raw = parse_plain(path, text)
+    return dataclasses.replace(raw, warnings=tuple(warnings)) if warnings else raw

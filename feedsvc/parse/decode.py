@@ -7,11 +7,15 @@ Order of attempts (SPEC §1, PITFALLS.md "Text"):
 2. a UTF-16 byte-order mark means UTF-16; a UTF-8 BOM is dropped;
 3. strict UTF-8;
 4. valid UTF-8 except for a cut sequence at the very end: a half-written
-   file (PITFALLS "Files"), refused so the next scan retries, never decoded
-   as CP949 mojibake;
-5. strict CP949 (a superset of EUC-KR) *before* any generic detector:
+   file, refused so the next scan retries, never decoded as CP949 mojibake;
+5. almost UTF-8 (``almost_utf8``): a few bad sequences among many good
+   multi-byte ones is UTF-8 with U+FFFD for each bad sequence and a warning
+   naming their byte offsets, never another code page's mojibake
+   (charset-normalizer read four bad bytes in Korean UTF-8 as a Cyrillic
+   code page);
+6. strict CP949 (a superset of EUC-KR) *before* any generic detector:
    charset-normalizer reads a mostly-English CP949 transcript as cp1252;
-6. charset-normalizer, as a last resort.
+7. charset-normalizer, as a last resort.
 
 Every decoded result must look like text (almost no C0 controls), and line
 ends are normalised to ``\\n`` so no later stage meets CR or CRLF.
@@ -58,7 +62,56 @@ def _truncated_utf8(data: bytes) -> bool:
     return True  # callers only ask after a strict, final decode failed
 
 
-def _decode(path: str, data: bytes) -> str:
+# Almost UTF-8: at most this many bad sequences, and at least this many good
+# multi-byte characters for each. CP949 Korean, read as UTF-8, has far more
+# bad sequences than accidental good ones, so it never passes.
+MAX_BAD_SEQUENCES = 64
+GOOD_PER_BAD = 4
+_SHOWN_OFFSETS = 10
+
+
+def almost_utf8(data: bytes) -> tuple[str, tuple[int, ...]] | None:
+    """UTF-8 text with U+FFFD for a few bad sequences, and their byte offsets.
+
+    None when the bytes are not almost UTF-8. Each bad sequence costs one
+    decode of the rest of the data, hence the cap.
+    """
+    pieces: list[str] = []
+    offsets: list[int] = []
+    good = 0
+    pos = 0
+    while True:
+        try:
+            piece = data[pos:].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            piece = data[pos : pos + exc.start].decode("utf-8")
+            offsets.append(pos + exc.start)
+            if len(offsets) > MAX_BAD_SEQUENCES:
+                return None
+            pos += exc.end
+            pieces.append(piece)
+            pieces.append("\ufffd")
+            good += len(piece) - len(piece.encode("ascii", "ignore"))
+            continue
+        pieces.append(piece)
+        good += len(piece) - len(piece.encode("ascii", "ignore"))
+        break
+    if not offsets or good < GOOD_PER_BAD * len(offsets):
+        return None
+    return "".join(pieces), tuple(offsets)
+
+
+def _offsets_warning(offsets: tuple[int, ...]) -> str:
+    shown = ", ".join(str(offset) for offset in offsets[:_SHOWN_OFFSETS])
+    more = f" and {len(offsets) - _SHOWN_OFFSETS} more" if len(offsets) > _SHOWN_OFFSETS else ""
+    count = len(offsets)
+    return (
+        f"not valid UTF-8 at byte offset{'s' if count > 1 else ''} {shown}{more}: "
+        f"{'each' if count > 1 else 'the'} bad sequence replaced with U+FFFD"
+    )
+
+
+def _decode(path: str, data: bytes, warnings: list[str]) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             text = data.decode("utf-16")
@@ -81,6 +134,10 @@ def _decode(path: str, data: bytes) -> str:
         raise SourceError(
             path, "truncated UTF-8 sequence at the end; the file may still be being written"
         )
+    nearly = almost_utf8(data)
+    if nearly is not None:
+        warnings.append(_offsets_warning(nearly[1]))
+        return nearly[0]
     try:
         text = data.decode("cp949")
     except UnicodeDecodeError:
@@ -97,14 +154,15 @@ def _decode(path: str, data: bytes) -> str:
     return text
 
 
-def decode_text(path: str, data: bytes) -> str:
+def decode_text(path: str, data: bytes, warnings: list[str] | None = None) -> str:
     """The text of a content file, line ends normalised to ``\\n``.
 
     Raises ``SourceError`` for an empty, binary, truncated or undecodable file.
+    What was decoded with losses (almost UTF-8) is appended to ``warnings``.
     """
     if not data.strip():
         raise SourceError(path, "empty file")
-    text = _decode(path, data)
+    text = _decode(path, data, warnings if warnings is not None else [])
     text = text.removeprefix("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():

@@ -18,7 +18,13 @@ nesting) and build values ourselves with an explicit stack, so that:
 - every scalar stays a ``str``: YAML 1.1 never turns ``no`` into False,
   ``0123`` into 83, ``12:30:00`` into 45000 or a date into ``date``. Only a
   plain (unquoted, untagged) ``~``, ``null``, ``Null``, ``NULL`` or empty
-  value becomes ``None``. Tags are ignored (``!!int 5`` is ``"5"``);
+  value becomes ``None``;
+- a tag other than YAML's standard ones (``STANDARD_TAGS``: ``!!str``,
+  ``!!int``, ``!!float``, ``!!bool``, ``!!null``, ``!!timestamp``, ``!!map``,
+  ``!!seq``) is refused, naming the tag and its line: ``!!python/...``,
+  ``!include``, ``!!binary`` or any custom ``!tag`` asks a loader to do
+  something, and a value built anyway would not be what the author meant.
+  A standard tag changes nothing (``!!int 5`` is ``"5"``);
 - mapping keys are strings (``on:``, ``null:``, ``2024:`` are ``"on"``,
   ``"null"``, ``"2024"``); a key that is a list or mapping is refused;
   a repeated key: the last one wins, as with PyYAML and python-frontmatter.
@@ -47,6 +53,11 @@ MAX_NODES = 10_000
 
 # Front-matter fields read as plain text, from which template tags are removed.
 TEXT_FIELDS = ("title", "excerpt", "summary", "description")
+
+_YAML_CORE = "tag:yaml.org,2002:"
+STANDARD_TAGS = frozenset(
+    _YAML_CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
+) | {"!"}  # `!` alone: the non-specific tag, "just a string"
 
 _YAML_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _YAML_OPEN = re.compile(r"---[ \t]*")
@@ -79,6 +90,12 @@ class _YamlRefused(Exception):
 def _event_line(event: yaml.Event) -> int:
     mark = event.start_mark
     return mark.line + 1 if mark is not None else 0
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as the author wrote it: ``tag:yaml.org,2002:binary`` -> ``!!binary``."""
+    shown = "!!" + tag.removeprefix(_YAML_CORE) if tag.startswith(_YAML_CORE) else tag
+    return shown if len(shown) <= 80 else shown[:80] + "…"
 
 
 def _build_yaml(source: str) -> dict[str, Value] | None:
@@ -114,6 +131,11 @@ def _build_yaml(source: str) -> dict[str, Value] | None:
             if documents > 1:
                 raise _YamlRefused("more than one YAML document", _event_line(event))
         elif isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+            if event.tag is not None and event.tag not in STANDARD_TAGS:
+                raise _YamlRefused(
+                    f"the tag {_shown_tag(event.tag)} is not allowed (only plain values)",
+                    _event_line(event),
+                )
             nodes += 1
             if nodes > MAX_NODES:
                 raise _YamlRefused(f"more than {MAX_NODES:,} YAML values", _event_line(event))

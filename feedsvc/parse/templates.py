@@ -90,13 +90,16 @@ _LIQUID_PATHS = frozenset({"post_url", "link"})
 # HTML element names: a tag in a shortcode's inner text that is none of these
 # (`<uses-permission>`, `<manifest>`, `<dependency>`) means the text is code.
 _HTML_ELEMENTS = frozenset(
-    "a abbr address article aside audio b bdi bdo blockquote br button canvas caption cite "
-    "code col colgroup data dd del details dfn dialog div dl dt em embed fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hr i iframe img input ins kbd label legend "
-    "li main mark menu meter nav noscript object ol optgroup option output p picture pre "
-    "progress q rp rt ruby s samp script section select small source span strong style sub "
-    "summary sup table tbody td template textarea tfoot th thead time tr track u ul var "
-    "video wbr center font big tt strike".split()
+    re.findall(
+        r"\S+",
+        "a abbr address article aside audio b bdi bdo blockquote br button canvas caption cite "
+        "code col colgroup data dd del details dfn dialog div dl dt em embed fieldset figcaption "
+        "figure footer form h1 h2 h3 h4 h5 h6 header hr i iframe img input ins kbd label legend "
+        "li main mark menu meter nav noscript object ol optgroup option output p picture pre "
+        "progress q rp rt ruby s samp script section select small source span strong style sub "
+        "summary sup table tbody td template textarea tfoot th thead time tr track u ul var "
+        "video wbr center font big tt strike",
+    )
 )
 _INNER_TAG = re.compile(r"</?([A-Za-z][\w:.-]{0,60})")
 
@@ -115,7 +118,9 @@ _TEMPLATE = re.compile(
 # Markdown code: a fence line, or a run of backticks (a code span's opener).
 _MD_CODE = re.compile(r"^( {0,3})(`{3,}|~{3,})[^\n]*$|`+", re.M)
 _HTML_CODE = re.compile(r"<(pre|code|script|style|textarea)\b[^<>]{0,2000}>", re.I)
-_ARG = re.compile(r"""([\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|`[^`]*`|'[^']*'|\S+)|("(?:[^"\\]|\\.)*"|`[^`]*`|\S+)""")
+_ARG = re.compile(
+    r"""([\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|`[^`]*`|'[^']*'|\S+)|("(?:[^"\\]|\\.)*"|`[^`]*`|\S+)"""
+)
 _LANGUAGE_NAME = re.compile(r"[A-Za-z0-9_+#.-]{1,40}")
 _ESCAPED_IN_CODE = re.compile(_HUGO_ESCAPED, re.S)
 _RAW_MARKER = re.compile(r"\{%-?\s*(?:raw|endraw)\s*-?%\}")
@@ -291,7 +296,9 @@ class _Scanner:
         text, start = self.text, opener.start()
         if self.markdown and opener.group(2):  # a fence: up to its closing fence line
             fence = opener.group(2)
-            closer = self.find(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", opener.end())
+            closer = self.find(
+                rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", opener.end()
+            )
             end = closer.end() if closer else len(text)
         elif self.markdown:  # a code span: up to the same run of backticks
             run = opener.group(0)
