@@ -66,8 +66,9 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from feedsvc.dates import first_seen
     from feedsvc.discover import discover, read_source
-    from feedsvc.normalise import normalise
+    from feedsvc.normalise import normalise_document
     from feedsvc.normalise.conventions import not_an_item
     from feedsvc.parse import parse_document
 
@@ -100,7 +101,6 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{error.path}: ERROR {error.error}")
     now = utc_now()
     for source in files:
-        stamp = min(datetime.fromtimestamp(source.mtime_ns / 1e9, tz=UTC), now)
         try:
             raw = parse_document(
                 source.path, read_source(root, source, settings.content.max_file_bytes)
@@ -110,11 +110,15 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
                 skipped += 1
                 print(f"{source.path}: skipped ({reason})")
                 continue
-            item = normalise(raw, settings.site, first_seen=stamp, changed_at=stamp)
+            # No store here: the file is seen for the first time, and has never changed.
+            done = normalise_document(
+                raw, settings.site, first_seen=first_seen(source.mtime_ns, now), changed_at=None
+            )
         except SourceError as exc:
             problems += 1
             print(f"{source.path}: ERROR {exc.reason}")
             continue
+        item, dates = done.item, done.dates
         print(f"{source.path}:")
         for warning in raw.warnings:
             print(f"  warning:    {warning}")
@@ -128,17 +132,25 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         if item.tags:
             print(f"  tags:       {', '.join(item.tags)}")
         print(f"  authors:    {', '.join(item.authors)}")
-        print(f"  published:  {item.published.isoformat()}")
-        print(f"  updated:    {item.updated.isoformat()}")
+        published = _dated(item.published, dates.published_from, dates.published_guessed)
+        print(f"  published:  {published}")
+        print(f"  updated:    {_dated(item.updated, dates.updated_from, dates.updated_guessed)}")
         print(f"  image:      {item.image or '-'}")
         print(f"  draft:      {'yes' if item.draft else 'no'}")
         summary = item.summary if len(item.summary) <= 120 else item.summary[:119] + "…"
         print(f"  summary:    {summary}")
+        for warning in done.warnings:
+            print(f"  WARNING     {warning}")
     print(
         f"{len(files) + len(errors) + len(resources)} files, {problems} with problems; "
         f"skipped: {len(resources)} resources, {skipped} not items"
     )
     return 1 if problems else 0
+
+
+def _dated(moment: datetime, source: str, guessed: bool) -> str:
+    """A date for ``check``: where it came from, and GUESSED when no author wrote it."""
+    return f"{moment.isoformat()} ({'GUESSED from ' if guessed else 'from '}{source})"
 
 
 def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,10 +19,11 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack, closing, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
 
+from feedsvc.dates import first_seen
 from feedsvc.discover import (
     CHANGING_REASON,
     VANISHED_REASON,
@@ -33,23 +34,17 @@ from feedsvc.discover import (
     read_source,
 )
 from feedsvc.errors import ContentRootError, SourceError, StoreError
-from feedsvc.normalise import normalise, site_digest
+from feedsvc.normalise import normalise_document, site_digest
 from feedsvc.normalise.conventions import not_an_item
 from feedsvc.parse import parse_document
 from feedsvc.settings import Settings
 from feedsvc.store import ScanChanges, ScanFailure, ScanState, ScanWriter, Store
-from feedsvc.types import FileError, Item, ScanReport, SourceFile, StoredFile
+from feedsvc.types import FileError, FileWarning, Item, ScanReport, SourceFile, StoredFile
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
-
-
-def _mtime(source: SourceFile, now: datetime) -> datetime:
-    # A file stamped in the future (clock skew, a restored backup) must not
-    # date an item in the future: clamp to the scan's own time.
-    return min(datetime.fromtimestamp(source.mtime_ns / 1e9, tz=UTC), now)
 
 
 # Items handed to the store per chunk: bounds a scan's memory (a cold scan of
@@ -77,6 +72,7 @@ class _Plan:
     removed_items: list[str]
     errors: list[FileError]
     deferred: list[str]  # files still being written: read again by the next scan
+    warnings: list[FileWarning] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -102,6 +98,7 @@ class _Outcome:
     skipped: str | None = None
     first_seen: datetime | None = None
     changed_at: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def scan(
@@ -193,7 +190,7 @@ def scan(
             closing(_outcomes(settings, work, now, renormalise, _workers(workers, len(work))))
         )
         for done, ((source, prev_file), outcome) in enumerate(zip(work, outcomes, strict=True), 1):
-            _record(source, prev_file, outcome, owners=owners, plan=plan)
+            _record(source, prev_file, outcome, owners=owners, plan=plan, now=now)
             if len(plan.pending) >= STAGE_ITEMS:
                 _stage(store, writer, plan)
             if progress is not None:
@@ -229,6 +226,7 @@ def scan(
         removed=removed,
         unchanged=plan.unchanged,
         errors=tuple(sorted(plan.errors, key=lambda e: e.path)),
+        warnings=tuple(sorted(plan.warnings, key=lambda e: e.path)),
         duration_ms=round((time.perf_counter() - started) * 1000),
         started_at=now,
         generation=generation,
@@ -340,23 +338,32 @@ def _process(
     digest = file_hash(data)
     if prev is not None and prev.file_hash == digest and prev.error is None and not renormalise:
         return _Outcome(digest=digest, same=True)
-    mtime = _mtime(source, now)
-    first_seen = prev.first_seen if prev is not None else mtime
-    content_changed = prev is None or prev.file_hash != digest
-    changed_at = max(mtime, first_seen) if content_changed else prev.changed_at  # type: ignore[union-attr]
+    seen = first_seen(source.mtime_ns, now)
+    changed_at = None
+    if prev is not None:
+        seen = prev.first_seen
+        changed_at = prev.changed_at
+        # docs/dates.md: only new bytes in a file that already made an item
+        # are a change; a file's first good version is its first publication.
+        if prev.item_id is not None and prev.file_hash != digest:
+            changed_at = max(first_seen(source.mtime_ns, now), prev.changed_at or seen)
     try:
         raw = parse_document(source.path, data)
         for warning in raw.warnings:
             log.warning("%s: %s", source.path, warning)
         skipped = not_an_item(raw)
         if skipped is not None:
-            return _Outcome(
-                digest=digest, skipped=skipped, first_seen=first_seen, changed_at=changed_at
-            )
-        item = normalise(raw, settings.site, first_seen=first_seen, changed_at=changed_at)
+            return _Outcome(digest=digest, skipped=skipped, first_seen=seen, changed_at=changed_at)
+        done = normalise_document(raw, settings.site, first_seen=seen, changed_at=changed_at)
     except SourceError as exc:
         return _Outcome(digest=digest, error=exc.reason)
-    return _Outcome(digest=digest, item=item, first_seen=first_seen, changed_at=changed_at)
+    return _Outcome(
+        digest=digest,
+        item=done.item,
+        first_seen=seen,
+        changed_at=changed_at,
+        warnings=done.warnings,
+    )
 
 
 def _record(
@@ -366,6 +373,7 @@ def _record(
     *,
     owners: Mapping[str, str],
     plan: _Plan,
+    now: datetime,
 ) -> None:
     """Fold one file's outcome into ``plan`` (the bookkeeping half of a file's scan)."""
     if outcome.vanished:
@@ -389,16 +397,18 @@ def _record(
             plan.unchanged += 1
         return
     if outcome.error is not None:
-        _fail(plan, source, prev, outcome.digest, outcome.error)
+        _fail(plan, source, prev, outcome.digest, outcome.error, now=now)
         return
     if outcome.skipped is not None:
         _skip(plan, source, prev, outcome)
         return
     item = outcome.item
-    assert item is not None and outcome.first_seen is not None and outcome.changed_at is not None
+    assert item is not None and outcome.first_seen is not None
+    plan.warnings.extend(FileWarning(source.path, warning) for warning in outcome.warnings)
     owner = owners.get(item.id)
     if owner is not None and owner != source.path:
-        _fail(plan, source, prev, outcome.digest, f"id {item.id!r} is already used by {owner}")
+        reason = f"id {item.id!r} is already used by {owner}"
+        _fail(plan, source, prev, outcome.digest, reason, now=now)
         return
     plan.files.append(_stored(source, outcome, item.id))
     if prev is not None and prev.item_id is not None and prev.item_id != item.id:
@@ -408,7 +418,7 @@ def _record(
 
 def _stored(source: SourceFile, outcome: _Outcome, item_id: str | None) -> StoredFile:
     """The file row for a file read without error (``item_id`` None: not an item)."""
-    assert outcome.first_seen is not None and outcome.changed_at is not None
+    assert outcome.first_seen is not None
     return StoredFile(
         path=source.path,
         size=source.size,
@@ -436,6 +446,8 @@ def _fail(
     prev: StoredFile | None,
     digest: str | None,
     reason: str,
+    *,
+    now: datetime,
 ) -> None:
     """Record a failing file; its item (if any) keeps its last good version."""
     plan.errors.append(FileError(source.path, reason))
@@ -443,7 +455,6 @@ def _fail(
     if prev is None:
         # Remember the failure with the fingerprint so an unchanged bad file
         # is reported, not re-read, on the next scan.
-        stamp = datetime.fromtimestamp(source.mtime_ns / 1e9, tz=UTC)
         plan.files.append(
             StoredFile(
                 path=source.path,
@@ -451,8 +462,8 @@ def _fail(
                 mtime_ns=source.mtime_ns,
                 file_hash=digest or "",
                 item_id=None,
-                first_seen=stamp,
-                changed_at=stamp,
+                first_seen=first_seen(source.mtime_ns, now),
+                changed_at=None,
                 error=reason,
             )
         )

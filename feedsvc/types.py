@@ -123,9 +123,10 @@ class StoredFile:
     """What the store remembers about one source file between scans.
 
     ``first_seen`` and ``changed_at`` are the stable dates of SPEC §2: the
-    file's modification time when it was first seen, and when its content last
-    changed. They never move unless the content does. ``error`` is the reason
-    the latest read failed (the item keeps its last good version meanwhile).
+    file's first-seen time (``feedsvc.dates.first_seen``), and when its content
+    last really changed, None while it never did (docs/dates.md). They never
+    move unless the content does. ``error`` is the reason the latest read
+    failed (the item keeps its last good version meanwhile).
     """
 
     path: str
@@ -134,7 +135,7 @@ class StoredFile:
     file_hash: str
     item_id: str | None
     first_seen: datetime
-    changed_at: datetime
+    changed_at: datetime | None
     error: str | None = None
 
 
@@ -160,6 +161,14 @@ class FileError:
 
 
 @dataclass(frozen=True, slots=True)
+class FileWarning:
+    """Something in a file that was used anyway, and how (an unreadable date skipped)."""
+
+    path: str
+    warning: str
+
+
+@dataclass(frozen=True, slots=True)
 class ScanReport:
     """The outcome of one rescan (SPEC §4, ``POST /api/refresh``).
 
@@ -173,6 +182,7 @@ class ScanReport:
     removed: int = 0
     unchanged: int = 0
     errors: tuple[FileError, ...] = ()
+    warnings: tuple[FileWarning, ...] = ()
     duration_ms: int = 0
     started_at: datetime | None = None
     generation: int = 0
@@ -204,6 +214,7 @@ class ScanReport:
             "unchanged": self.unchanged,
             "errors": [{"path": e.path, "error": e.error} for e in self.errors],
             "pending": list(self.pending),
+            "warnings": [{"path": w.path, "warning": w.warning} for w in self.warnings],
             "duration_ms": self.duration_ms,
             "resources": self.resources,
             "skipped": self.skipped,

@@ -61,9 +61,7 @@ def test_scan_twice_reports_and_writes_nothing_the_second_time(
 
 
 def test_scan_reports_bad_files_and_strict_fails(tmp_path: Path, content_dir: Path) -> None:
-    (content_dir / "bad.md").write_text(
-        "---\ndate: 2024-13-45\ntitle: x\n---\nbody\n", encoding="utf-8"
-    )
+    (content_dir / "bad.md").write_text("---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8")
     # Binary bytes in a document (a .txt) fail; the same bytes in an image are a resource.
     (content_dir / "blob.txt").write_bytes(
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
@@ -75,7 +73,7 @@ def test_scan_reports_bad_files_and_strict_fails(tmp_path: Path, content_dir: Pa
     assert result.returncode == 0
     assert "2 added" in result.stdout and "2 failed" in result.stdout
     assert "skipped: 1 resources" in result.stdout
-    assert "  bad.md: " in result.stdout and "date" in result.stdout
+    assert "  bad.md: " in result.stdout and "YAML" in result.stdout
     assert "  blob.txt: " in result.stdout and "binary" in result.stdout
     assert "figure.png" not in result.stdout
     strict = run(tmp_path, content_dir, "scan", "--strict")

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedsvc.errors import SourceError
-from feedsvc.normalise import normalise, site_digest
+from feedsvc.normalise import normalise, normalise_document, site_digest
 from feedsvc.normalise.html import MAX_DEPTH, limit_nesting
 from feedsvc.normalise.summary import ELLIPSIS, cut, is_boundary
 from feedsvc.settings import SiteSettings
@@ -581,21 +581,36 @@ def test_published_aliases_and_precedence() -> None:
     assert item({}, path="12024-01-01.md").published == FIRST_SEEN
 
 
-@pytest.mark.parametrize("value", ["2024-13-45", "yesterday", "12:30:00x"])
-def test_invalid_date_is_an_error_naming_the_key(value: str) -> None:
-    with pytest.raises(SourceError) as info:
-        item({"date": value}, path="n/a.md")
-    assert info.value.path == "n/a.md"
-    assert "front matter 'date'" in info.value.reason
-    assert "is not a valid date" in info.value.reason
-    with pytest.raises(SourceError, match="'updated'"):
-        item({"updated": value})
-
-
-def test_invalid_date_message() -> None:
-    with pytest.raises(SourceError) as info:
-        item({"date": "2024-13-45"})
-    assert info.value.reason == "front matter 'date': '2024-13-45' is not a valid date"
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-13-45",
+        "yesterday",
+        "12:30:00x",
+        "2023-01-29 18:30:22 2023 -0800",  # accepted by Jekyll, not by feedsvc
+    ],
+)
+def test_unreadable_date_falls_to_the_next_source_with_a_warning(value: str) -> None:
+    done = normalise_document(
+        doc({"date": value}, path="n/2023-01-29-post.md"),
+        SITE,
+        first_seen=FIRST_SEEN,
+        changed_at=None,
+    )
+    assert done.item.published.isoformat() == "2023-01-29T00:00:00+09:00"
+    assert done.dates.published_from == "file name"
+    assert done.warnings == (
+        f"front matter 'date': {value!r} is not a valid date;"
+        " published is taken from the file name",
+    )
+    # No file-name date: the first-seen time, guessed.
+    done = normalise_document(
+        doc({"date": value, "updated": value}), SITE, first_seen=FIRST_SEEN, changed_at=None
+    )
+    assert done.item.published == FIRST_SEEN
+    assert done.dates.published_guessed and done.dates.updated_guessed
+    assert len(done.warnings) == 2
+    assert "front matter 'updated'" in done.warnings[1]
 
 
 def test_naive_times_in_a_dst_gap() -> None:
@@ -613,6 +628,21 @@ def test_updated() -> None:
     assert item({}, updated=raw_updated).updated.isoformat() == "2024-11-13T15:43:40+09:00"
     assert item({}).updated == CHANGED_AT
     assert item({}).updated.utcoffset() == timedelta(hours=9)
+
+
+def test_updated_is_published_until_the_content_really_changes() -> None:
+    never_changed = normalise_document(
+        doc({"date": "2013-05-06"}), SITE, first_seen=FIRST_SEEN, changed_at=None
+    )
+    assert never_changed.item.updated == never_changed.item.published
+    assert never_changed.item.updated.year == 2013  # not the checkout's file time
+    assert never_changed.dates.updated_from == "published"
+    assert not never_changed.dates.updated_guessed
+    changed = normalise_document(
+        doc({"date": "2013-05-06"}), SITE, first_seen=FIRST_SEEN, changed_at=CHANGED_AT
+    )
+    assert changed.item.updated == CHANGED_AT
+    assert changed.dates.updated_guessed
 
 
 def test_updated_is_never_before_published() -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
-from feedsvc.normalise.fields import Meta, localise, plain_text
+from feedsvc.normalise.dates import ItemDates, item_dates
+from feedsvc.normalise.fields import Meta, plain_text
 from feedsvc.normalise.html import BodyFacts, extract, sanitise
 from feedsvc.normalise.ids import checked_id
 from feedsvc.normalise.language import InvalidLanguageTag, detect, primary_subtag
@@ -28,11 +29,18 @@ from feedsvc.settings import SiteSettings
 from feedsvc.text import collapse_whitespace, xml_safe
 from feedsvc.types import Category, Item, RawDocument, item_fields
 
-__all__ = ["RULES_VERSION", "content_hash", "normalise", "site_digest"]
+__all__ = [
+    "RULES_VERSION",
+    "Normalised",
+    "content_hash",
+    "normalise",
+    "normalise_document",
+    "site_digest",
+]
 
 # Bump when a rule here changes the Items it makes: it is part of
 # ``site_digest``, so the pipeline re-normalises every file once.
-RULES_VERSION = 2
+RULES_VERSION = 3  # 3: honest updated (docs/dates.md)
 
 # An author's own excerpt is kept whole up to this length (it is their
 # wording); only a derived first paragraph is cut near SUMMARY_LIMIT.
@@ -41,16 +49,42 @@ EXPLICIT_SUMMARY_LIMIT = 1000
 # A title taken from the body's first line is cut like a summary, but shorter.
 TITLE_LIMIT = 200
 
-_FILE_NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """An Item with what normalising noticed: where its dates came from, and warnings."""
+
+    item: Item
+    dates: ItemDates
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.dates.warnings
 
 
 def normalise(
-    raw: RawDocument, site: SiteSettings, *, first_seen: datetime, changed_at: datetime
+    raw: RawDocument,
+    site: SiteSettings,
+    *,
+    first_seen: datetime,
+    changed_at: datetime | None,
 ) -> Item:
-    """The Item for ``raw`` under ``site`` (SPEC §2).
+    """The Item for ``raw`` under ``site`` (SPEC §2); ``normalise_document`` without the notes."""
+    return normalise_document(raw, site, first_seen=first_seen, changed_at=changed_at).item
 
-    ``first_seen``: the file's modification time when first seen (stored by the
-    pipeline so it never moves); ``changed_at``: when its content last changed.
+
+def normalise_document(
+    raw: RawDocument,
+    site: SiteSettings,
+    *,
+    first_seen: datetime,
+    changed_at: datetime | None,
+) -> Normalised:
+    """The Item for ``raw`` under ``site`` (SPEC §2), with its date sources and warnings.
+
+    ``first_seen``: the file's first-seen time (``feedsvc.dates.first_seen``,
+    stored by the pipeline so it never moves); ``changed_at``: when its
+    content last really changed, None if it never did (docs/dates.md).
     Raises ``SourceError(raw.path, reason)`` for an unusable front-matter value.
     Deterministic: the same arguments always give an equal Item.
     """
@@ -63,12 +97,7 @@ def normalise(
     body = extract(content_html)
     title = _title(meta, raw, body)
     summary = _summary(meta, raw, body)
-    published = _published(meta, raw, zone) or localise(first_seen, zone)
-    updated = meta.date("updated", "lastmod", "modified", zone=zone)
-    if updated is None and raw.updated is not None:
-        updated = localise(raw.updated, zone)
-    if updated is None:
-        updated = localise(changed_at, zone)
+    dates = item_dates(meta, raw, zone, first_seen=first_seen, changed_at=changed_at)
 
     item = Item(
         id=item_id,
@@ -84,12 +113,11 @@ def normalise(
         tags=meta.names("tags") or (),
         image=_image(meta, url, body),
         authors=meta.authors("author", "authors") or (collapse_whitespace(xml_safe(site.author)),),
-        published=published,
-        # SPEC §2: updated is never before published.
-        updated=max(updated, published),
+        published=dates.published,
+        updated=dates.updated,
         draft=_draft(meta),
     )
-    return dataclasses.replace(item, content_hash=content_hash(item))
+    return Normalised(dataclasses.replace(item, content_hash=content_hash(item)), dates)
 
 
 def _item_id(meta: Meta, raw: RawDocument) -> str:
@@ -178,22 +206,6 @@ def _image(meta: Meta, url: str, body: BodyFacts) -> str | None:
         if absolute is not None:
             return absolute
     return body.first_image
-
-
-def _published(meta: Meta, raw: RawDocument, zone: ZoneInfo) -> datetime | None:
-    # `published: false` is the draft flag, not a date (SPEC §2 draft).
-    declared = meta.date("date", "published", "pubDate", zone=zone, skip_flags=True)
-    if declared is not None:
-        return declared
-    if raw.published is not None:
-        return localise(raw.published, zone)
-    for match in _FILE_NAME_DATE.finditer(PurePosixPath(raw.path).name):
-        try:
-            day = date(*(int(part) for part in match.groups()))
-        except ValueError:
-            continue  # 2024-13-45 in a file name is not a date: look further
-        return localise(datetime(day.year, day.month, day.day), zone)
-    return None
 
 
 def _draft(meta: Meta) -> bool:

@@ -26,6 +26,7 @@ from feedsvc.types import (
     FeedInfo,
     FeedKey,
     FileError,
+    FileWarning,
     Item,
     ScanReport,
     StoredFile,
@@ -290,6 +291,10 @@ def feed_infos(
 
 
 def file_row(f: StoredFile) -> dict[str, Any]:
+    # "Never changed" is stored as changed_at = first_seen (the column is NOT
+    # NULL): the same instant cannot be both the first sight and a change.
+    # Rows written before honest dates hold changed_at = first_seen for every
+    # file never edited since, so they read back as "never changed" too.
     return {
         "path": f.path,
         "size": f.size,
@@ -297,7 +302,7 @@ def file_row(f: StoredFile) -> dict[str, Any]:
         "file_hash": f.file_hash,
         "item_id": f.item_id,
         "first_seen": dump_dt(f.first_seen),
-        "changed_at": dump_dt(f.changed_at),
+        "changed_at": dump_dt(f.first_seen if f.changed_at is None else f.changed_at),
         "error": f.error,
     }
 
@@ -310,7 +315,7 @@ def load_file(row: sa.Row[Any]) -> StoredFile:
         file_hash=row.file_hash,
         item_id=row.item_id,
         first_seen=load_dt(row.first_seen),
-        changed_at=load_dt(row.changed_at),
+        changed_at=None if row.changed_at == row.first_seen else load_dt(row.changed_at),
         error=row.error,
     )
 
@@ -369,6 +374,9 @@ def load_report(text: str) -> ScanReport:
         removed=d["removed"],
         unchanged=d["unchanged"],
         errors=tuple(FileError(path=e["path"], error=e["error"]) for e in d["errors"]),
+        warnings=tuple(
+            FileWarning(path=w["path"], warning=w["warning"]) for w in d.get("warnings", ())
+        ),
         duration_ms=d["duration_ms"],
         started_at=None if started is None else load_dt(started),
         generation=d.get("generation", 0),
