@@ -20,12 +20,22 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 from feedsvc.errors import StoreError
+from feedsvc.normalise.slug import slugify
 from feedsvc.normalise.urls import tag_uri
 from feedsvc.render import FORMATS, FORMATS_BY_NAME, FeedDocument, Format
+from feedsvc.rendered_lru import RenderedLru
 from feedsvc.settings import Settings
 from feedsvc.store import Store
 from feedsvc.types import ALL as TYPES_ALL
-from feedsvc.types import FeedInfo, FeedKey, Item
+from feedsvc.types import (
+    FACET_AUTHOR,
+    FACET_CATEGORY,
+    FACET_TAG,
+    TERM_FACETS,
+    FeedInfo,
+    FeedKey,
+    Item,
+)
 
 ALL = TYPES_ALL  # the grid word (feedsvc.types.GRID_WORDS)
 # Feeds carry dates from their items; an empty grid cell never renders, so this
@@ -34,8 +44,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def feed_path(key: FeedKey, fmt: Format) -> str:
-    """The URL path of one feed, percent-encoded (slugs may be Hangul)."""
-    return f"/feeds/{quote(key.language, safe='')}/{quote(key.category, safe='')}.{fmt.name}"
+    """The URL path of one feed, percent-encoded (slugs may be Hangul).
+
+    ``/feeds/{lang}/{category}.{fmt}`` for the grid and, with one more segment
+    so that no slug can collide with a category, ``/feeds/{lang}/tag/{slug}.{fmt}``
+    and ``/feeds/{lang}/author/{slug}.{fmt}`` (docs/feeds-for-people.md).
+    """
+    facet = "" if key.facet == FACET_CATEGORY else key.facet + "/"
+    language, slug = quote(key.language, safe=""), quote(key.category, safe="")
+    return f"/feeds/{language}/{facet}{slug}.{fmt.name}"
 
 
 def feed_url(settings: Settings, key: FeedKey, fmt: Format) -> str:
@@ -69,10 +86,16 @@ def item_page_path(item_id: str) -> str:
 
 
 def feed_title(settings: Settings, info: FeedInfo) -> str:
-    """``Site``, ``Site: News Today``, ``Site (ko)``, ``Site: 정치 (ko)``."""
+    """``Site``, ``Site: News Today``, ``Site (ko)``, ``Site: 정치 (ko)``,
+    ``Site: tag 국회 (ko)``, ``Site: by Kim Min-su``."""
     title = settings.site.title
-    if info.key.category != ALL:
-        title += f": {info.category_name or info.key.category}"
+    name = info.category_name or info.key.category
+    if info.key.facet == FACET_TAG:
+        title += f": tag {name}"
+    elif info.key.facet == FACET_AUTHOR:
+        title += f": by {name}"
+    elif info.key.category != ALL:
+        title += f": {name}"
     if info.key.language != ALL:
         title += f" ({info.key.language})"
     return title
@@ -87,6 +110,20 @@ def feed_language(key: FeedKey, items: tuple[Item, ...], default: str) -> str:
     return languages.pop() if len(languages) == 1 else default
 
 
+def item_feeds(item: Item) -> tuple[FeedInfo, ...]:
+    """The feeds an item appears in, in its own language: the language feed, then
+    its categories, tags and authors (for links and autodiscovery on its page)."""
+    lang = item.language
+    infos = [FeedInfo(FeedKey(lang, ALL), 0)]
+    infos += [FeedInfo(FeedKey(lang, c.slug), 0, c.name) for c in item.categories]
+    for facet, names in ((FACET_TAG, item.tags), (FACET_AUTHOR, item.authors)):
+        infos += [FeedInfo(FeedKey(lang, slugify(n), facet), 0, n) for n in names if slugify(n)]
+    once: dict[FeedKey, FeedInfo] = {}
+    for info in infos:
+        once.setdefault(info.key, info)  # first-seen order, each feed once
+    return tuple(once.values())
+
+
 def feed_document(
     settings: Settings, info: FeedInfo, fmt: Format, items: tuple[Item, ...]
 ) -> FeedDocument:
@@ -97,7 +134,7 @@ def feed_document(
         title=feed_title(settings, info),
         description=site.description or site.title,
         # RFC 4151 tag URI: the feed's identity, like the items', never depends on base_url.
-        feed_id=tag_uri(site.id_prefix, f"feeds/{key.language}/{key.category}"),
+        feed_id=tag_uri(site.id_prefix, f"feeds/{key.path_stem}"),
         self_url=feed_url(settings, key, fmt),
         home_url=site.base_url + "/",
         language=feed_language(key, items, site.default_language),
@@ -123,6 +160,11 @@ class RenderedFeed:
     link: str = ""  # the WebSub discovery ``Link`` header value
     # Styled XML feeds only: the same bytes as a browser's page (see web/conditional.py).
     styled: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        """What keeping this feed costs, roughly: both bodies (for RenderedLru)."""
+        return len(self.body) + len(self.gzip_body)
 
 
 def render_feed(
@@ -153,6 +195,12 @@ class FeedCache:
     When the generation moves, the grid is re-read and feeds are rendered
     again lazily, each at most once per generation. Thread-safe.
 
+    Tag and author feeds are not read at start-up: each is rendered on its
+    first request and kept in a ``RenderedLru`` of ``feeds.term_cache_bytes``
+    for the generation. A feed that once had items and has none now (any
+    facet; ``Store.known_feed``) renders as a valid feed without items; a
+    feed that never existed is None (404).
+
     ``recheck_seconds`` > 0 trusts a generation read for that long (the
     servers use 0.05 s): the read is half the cost of a feed request (SQLite
     ~25 µs, PostgreSQL ~110 µs; bench/README.md). A scan in this process calls
@@ -175,6 +223,8 @@ class FeedCache:
         self._generation = -1
         self._grid: dict[FeedKey, FeedInfo] = {}
         self._rendered: dict[tuple[FeedKey, str], RenderedFeed] = {}
+        self._terms: RenderedLru[RenderedFeed] = RenderedLru(settings.feeds.term_cache_bytes)
+        self._term_lists: dict[str, tuple[FeedInfo, ...]] = {}
         self._recheck = recheck_seconds
         self._monotonic = monotonic
         self._checked_at = -math.inf
@@ -207,6 +257,7 @@ class FeedCache:
             if generation != self._generation:
                 self._grid = {info.key: info for info in self._store.feeds()}
                 self._rendered = {}
+                self._term_lists = {}
                 self._generation = generation
             self._checked_at = now
             return self._generation, self._grid, self._rendered
@@ -215,28 +266,68 @@ class FeedCache:
         """Every feed that exists now, sorted by key."""
         return tuple(self._sync()[1].values())
 
+    def term_grid(self, facet: str) -> tuple[FeedInfo, ...]:
+        """Every tag (or author) feed that has items now, sorted by slug, ``all`` first.
+
+        Read once per generation, on first use: listing pages and the OPML only.
+        """
+        generation = self._sync()[0]
+        with self._lock:
+            found = self._term_lists.get(facet)
+        if found is not None:
+            return found
+        found = self._store.term_feeds(facet)
+        with self._lock:
+            if self._generation == generation:
+                self._term_lists[facet] = found
+        return found
+
     def get(self, key: FeedKey, fmt_name: str) -> RenderedFeed | None:
-        """The rendered feed, or None when that grid cell or format does not exist."""
+        """The rendered feed, or None when that feed never existed or no such format."""
         fmt = FORMATS_BY_NAME.get(fmt_name)
         if fmt is None:
             return None
         generation, grid, rendered = self._sync()
+        if key.facet != FACET_CATEGORY:
+            return self._term_feed(generation, key, fmt)
         found = rendered.get((key, fmt.name))
         if found is not None:
             return found
         info = grid.get(key)
         if info is None:
-            return None
-        items = self._store.items_for(key, self._settings.feeds.max_items)
+            info = self._store.known_feed(key)
+            if info is None:
+                return None
+            items: tuple[Item, ...] = ()  # it once existed: a valid feed, no items
+        else:
+            items = self._store.items_for(key, self._settings.feeds.max_items)
         feed = render_feed(self._settings, info, fmt, items)
         with self._lock:
             if self._generation == generation:
                 self._rendered[(key, fmt.name)] = feed
         return feed
 
+    def _term_feed(self, generation: int, key: FeedKey, fmt: Format) -> RenderedFeed | None:
+        found = self._terms.get(generation, (key, fmt.name))
+        if found is not None:
+            return found
+        known = self._store.known_feed(key)  # also its display name
+        if known is None:
+            return None
+        items = self._store.items_for(key, self._settings.feeds.max_items)
+        info = FeedInfo(key=key, item_count=len(items), category_name=known.category_name)
+        feed = render_feed(self._settings, info, fmt, items)
+        self._terms.put(generation, (key, fmt.name), feed)
+        return feed
+
+    def term_cache_stats(self) -> tuple[int, int]:
+        """(tag and author feeds kept rendered, their bytes)."""
+        return self._terms.stats()
+
     def all_feeds(self) -> Iterator[tuple[FeedInfo, Format, RenderedFeed]]:
-        """Every feed of the grid in every format (for static builds)."""
-        for info in self.grid():
+        """Every feed with items, grid first, then tags and authors, in every format."""
+        infos = (*self.grid(), *(i for facet in TERM_FACETS for i in self.term_grid(facet)))
+        for info in infos:
             for fmt in FORMATS:
                 feed = self.get(info.key, fmt.name)
                 if feed is not None:

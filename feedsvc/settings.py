@@ -271,6 +271,12 @@ class FeedsSettings:
     cache_seconds: int = _setting(
         300, _int_range(0, 86400), "Cache-Control max-age for feeds, in seconds."
     )
+    term_cache_bytes: int = _setting(
+        32 * 1024 * 1024,
+        _int_range(0, 4 * 1024**3),
+        "Bytes of tag and author feeds kept rendered per process (rendered on first "
+        "request, least recently used dropped first; 0 renders every request).",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -223,17 +223,30 @@ class ScanReport:
 
 @dataclass(frozen=True, slots=True)
 class FeedKey:
-    """One cell of the feed grid: ``/feeds/{language}/{category}.{fmt}``.
+    """One feed: a cell of the grid, ``/feeds/{language}/{category}.{fmt}``, or,
+    for the ``tag`` and ``author`` facets, ``/feeds/{language}/{facet}/{slug}.{fmt}``.
 
-    ``language`` and ``category`` are ``"all"`` or a language code / slug.
+    ``language`` is ``"all"`` or a language code; ``category`` is ``"all"`` or
+    a category slug for the grid (``facet`` = ``"category"``), else the tag's
+    or author's slug (docs/feeds-for-people.md).
     """
 
     language: str
     category: str
+    facet: str = "category"
 
     @property
     def path_stem(self) -> str:
-        return f"{self.language}/{self.category}"
+        if self.facet == FACET_CATEGORY:
+            return f"{self.language}/{self.category}"
+        return f"{self.language}/{self.facet}/{self.category}"
+
+
+# The facets of feeds: the grid's categories, and feeds per tag and per author.
+FACET_CATEGORY = "category"
+FACET_TAG = "tag"
+FACET_AUTHOR = "author"
+TERM_FACETS = (FACET_TAG, FACET_AUTHOR)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ browser, the HTML validator and axe run in ``tests/test_readers.py``.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,3 +139,141 @@ def test_a_browser_gets_the_same_bytes_as_xml_and_readers_the_feed_type(
     json_feed = client.get("/feeds/all/all.json", headers={"Accept": BROWSER_ACCEPT})
     assert json_feed.headers["Content-Type"] == "application/feed+json; charset=utf-8"
     assert json_feed.headers["Vary"] == "Accept-Encoding"
+
+
+# --------------------------------------------------------------------------- tag and author feeds
+
+
+TERM_FEEDS = {
+    # path: titles of its items, newest first
+    "/feeds/all/tag/" + quote("국회") + ".rss": ["국회, 2025년도 예산안 본회의 통과"],
+    "/feeds/ko/tag/" + quote("예산") + ".atom": ["국회, 2025년도 예산안 본회의 통과"],
+    "/feeds/en/tag/markets.json": [
+        "Markets & more: Q&A on tariffs < 10%, \"quotes\" and 'apostrophes'"
+    ],
+    "/feeds/ja/author/" + quote("佐藤花子") + ".rss": [
+        "円相場、一時1ドル＝150円台に 日銀の利上げ観測が後退"
+    ],
+    "/feeds/all/author/" + quote("김민지-기자") + ".atom": ["국회, 2025년도 예산안 본회의 통과"],
+}
+
+
+@pytest.mark.parametrize("path", list(TERM_FEEDS))
+def test_tag_and_author_feeds_list_their_items(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    if path.endswith(".json"):
+        doc = json.loads(response.data)
+        titles = [item["title"] for item in doc["items"]]
+        assert doc["feed_url"] == BASE + path
+    else:
+        parsed = feedparser.parse(response.data)
+        assert not parsed.bozo, parsed.bozo_exception
+        titles = [entry.title for entry in parsed.entries]
+        assert any(link.href == BASE + path for link in parsed.feed.links if link.rel == "self")
+    assert titles == TERM_FEEDS[path]
+    # Rendered once, then served from the cache: the same bytes and ETag.
+    again = client.get(path)
+    assert again.data == response.data and again.headers["ETag"] == response.headers["ETag"]
+
+
+def test_tag_feeds_cannot_collide_with_categories(client: FlaskClient) -> None:
+    # A category slug is one path segment; tag and author feeds have two.
+    assert client.get("/feeds/all/tag.rss").status_code == 404  # no category "tag"
+    assert client.get("/feeds/all/tag/no-such-tag.rss").status_code == 404
+    assert client.get("/feeds/all/colour/markets.rss").status_code == 404  # not a facet
+    assert client.get("/feeds/ko/tag/markets.rss").status_code == 404  # markets is en only
+
+
+def test_tags_page_and_opml_list_every_tag_and_author_feed(client: FlaskClient) -> None:
+    index = html.fromstring(client.get("/").data)
+    assert [a.text for a in index.iter("a") if a.get("href") == BASE + "/tags"]
+    page = html.fromstring(client.get("/tags").data)
+    alternates = {el.get("href") for el in page.xpath('//head/link[@rel="alternate"]')}
+    for path in TERM_FEEDS:
+        assert BASE + path in alternates, path
+    opml = etree.fromstring(client.get("/feeds.opml").data, STRICT)
+    urls = {outline.get("xmlUrl") for outline in opml.iter("outline")}
+    for path in TERM_FEEDS:
+        if not path.endswith(".json"):
+            assert BASE + path in urls, path
+    assert BASE + "/feeds/all/author/" + quote("佐藤花子") + ".atom" in urls
+
+
+# ---------------------------------------------------------------- feeds that once existed
+
+
+def test_a_feed_whose_last_item_left_keeps_answering_empty(
+    tmp_path: Path, make_settings, store_url: str
+) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(DATA / "readers", content)
+    settings = make_settings(content, store_url)
+    store = open_store(settings.store.url)
+    try:
+        Scanner(settings, store, lambda: NOW).run()
+        client = create_app(settings, store=store, clock=lambda: NOW).test_client()
+        gone = [
+            "/feeds/ja/all.rss",  # a language
+            "/feeds/all/" + quote("経済") + ".atom",  # a category
+            "/feeds/ja/" + quote("経済") + ".json",
+            "/feeds/all/author/" + quote("佐藤花子") + ".rss",  # an author
+        ]
+        before = {path: client.get(path) for path in gone}
+        assert all(r.status_code == 200 for r in before.values())
+        (content / "ja" / "economy-yen.md").unlink()
+        Scanner(settings, store, lambda: NOW).run()
+        for path in gone:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["ETag"] != before[path].headers["ETag"], path
+            if path.endswith(".json"):
+                assert json.loads(response.data)["items"] == []
+                continue
+            parsed = feedparser.parse(response.data)
+            assert not parsed.bozo and parsed.entries == [], path
+            assert parsed.feed.title == feedparser.parse(before[path].data).feed.title
+        # Listed nowhere any more: the index, the tag page and the OPML show feeds with items.
+        for listing in ("/", "/tags", "/feeds.opml"):
+            text = client.get(listing).get_data(as_text=True)
+            assert "/feeds/ja/" not in text and quote("経済") not in text, listing
+            assert quote("佐藤花子") not in text, listing
+        # A feed that never existed is still 404.
+        assert client.get("/feeds/fr/all.rss").status_code == 404
+        # The store remembers across processes: a new app, same answers.
+        fresh = create_app(settings, store=store, clock=lambda: NOW).test_client()
+        assert fresh.get(gone[0]).data == client.get(gone[0]).data
+    finally:
+        store.close()
+
+
+def test_a_version_1_store_gains_tag_feeds_and_known_feeds_on_open(
+    tmp_path: Path, make_settings, store_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    content = tmp_path / "content"
+    shutil.copytree(DATA / "readers", content)
+    settings = make_settings(content, store_url)
+    store = open_store(settings.store.url)
+    Scanner(settings, store, lambda: NOW).run()
+    store.close()
+    # As feedsvc before tag feeds left it: no item_terms, no known_feeds, version 1.
+    engine = sa.create_engine(settings.store.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE item_terms"))
+        conn.execute(sa.text("DROP TABLE known_feeds"))
+        conn.execute(sa.text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+    engine.dispose()
+    store = open_store(settings.store.url)
+    try:
+        client = create_app(settings, store=store, clock=lambda: NOW).test_client()
+        path = "/feeds/all/tag/" + quote("국회") + ".rss"
+        assert [e.title for e in feedparser.parse(client.get(path).data).entries] == TERM_FEEDS[
+            path
+        ]
+        (content / "ja" / "economy-yen.md").unlink()
+        Scanner(settings, store, lambda: NOW).run()
+        assert client.get("/feeds/ja/all.atom").status_code == 200  # remembered by the migration
+    finally:
+        store.close()

@@ -82,6 +82,31 @@ EXPECTED_GRID = {
     ("ja", "経済"): 1,
 }
 
+# Tag and author feeds (listed on /tags), keyed like the grid: "tag/{slug}", "author/{slug}".
+# Items without an author carry site.author ("feedsvc" in the test settings).
+EXPECTED_TERMS = {
+    ("all", "tag/markets"): 1,
+    ("en", "tag/markets"): 1,
+    ("all", "tag/trade"): 1,
+    ("en", "tag/trade"): 1,
+    ("all", "tag/국회"): 1,
+    ("ko", "tag/국회"): 1,
+    ("all", "tag/예산"): 1,
+    ("ko", "tag/예산"): 1,
+    ("all", "author/feedsvc"): 3,
+    ("en", "author/feedsvc"): 1,
+    ("ko", "author/feedsvc"): 2,
+    ("all", "author/jane-doe"): 1,
+    ("en", "author/jane-doe"): 1,
+    ("all", "author/john-roe"): 1,
+    ("en", "author/john-roe"): 1,
+    ("all", "author/佐藤花子"): 1,
+    ("ja", "author/佐藤花子"): 1,
+    ("all", "author/김민지-기자"): 1,
+    ("ko", "author/김민지-기자"): 1,
+}
+EXPECTED = {**EXPECTED_GRID, **EXPECTED_TERMS}  # every feed the site lists
+
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 RFC822 = re.compile(
@@ -156,7 +181,7 @@ class Site:
 
 
 def _parse_feed_path(path: str) -> tuple[str, str, str]:
-    match = re.fullmatch(r"/feeds/([^/]+)/([^/]+)\.(rss|atom|json)", path)
+    match = re.fullmatch(r"/feeds/([^/]+)/((?:tag/|author/)?[^/]+)\.(rss|atom|json)", path)
     assert match, path
     return unquote(match.group(1)), unquote(match.group(2)), match.group(3)
 
@@ -181,10 +206,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert report["added"] == 7, report  # six items and the draft, kept out of feeds
         index = requests.get(server.url + "/", timeout=30)
         opml = requests.get(server.url + "/feeds.opml", timeout=30)
-        assert index.status_code == opml.status_code == 200
+        tags = requests.get(server.url + "/tags", timeout=30)
+        assert index.status_code == opml.status_code == tags.status_code == 200
         result = Site(server, index.text, opml.text)
-        doc = html.fromstring(index.content)
-        for link in doc.xpath('//head/link[@rel="alternate"]'):
+        links = [
+            link
+            for page in (index, tags)
+            for link in html.fromstring(page.content).xpath('//head/link[@rel="alternate"]')
+        ]
+        for link in links:
             href = link.get("href")
             path = href.removeprefix(BASE)
             language, category, fmt = _parse_feed_path(path)
@@ -210,13 +240,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def test_the_grid_lists_every_feed_and_never_the_draft(site: Site) -> None:
     keys = Counter((f.language, f.category) for f in site.feeds)
-    assert set(keys) == set(EXPECTED_GRID)
+    assert set(keys) == set(EXPECTED)
     assert set(keys.values()) == {3}  # rss, atom and json for each
     for feed in site.feeds:
         assert feed.content_type == FEED_TYPES[feed.fmt], feed.path
         if feed.fmt == "json":
             count = len(json.loads(feed.body)["items"])
-            assert count == EXPECTED_GRID[feed.language, feed.category], feed.path
+            assert count == EXPECTED[feed.language, feed.category], feed.path
 
     pages = [site.index_html, site.opml] + [f.body.decode("utf-8") for f in site.feeds]
     for page in pages:
@@ -286,7 +316,7 @@ def check_atom_rules(feed: Feed, body: bytes) -> None:
 
     ids: list[str] = []
     entries = root.findall(f"{ATOM}entry")
-    assert len(entries) == EXPECTED_GRID[feed.language, feed.category]
+    assert len(entries) == EXPECTED[feed.language, feed.category]
     for entry in entries:
         where = (feed.path, entry.findtext(f"{ATOM}title"))
         # RFC 4287 §4.1.1 / §4.1.2: an author, here or at the feed level.
@@ -402,7 +432,7 @@ def check_rss(feed: Feed, body: bytes) -> None:
 
     guids: list[str] = []
     items = channel.findall("item")
-    assert len(items) == EXPECTED_GRID[feed.language, feed.category]
+    assert len(items) == EXPECTED[feed.language, feed.category]
     for item in items:
         where = (feed.path, item.findtext("title"))
         assert (item.findtext("title") or item.findtext("description") or "").strip(), where
@@ -560,7 +590,7 @@ def test_the_reader_library_subscribes_to_every_format(site: Site, tmp_path: Pat
 
         first = update("first update")
         assert sum(r.new for r in first.values() if r) == sum(
-            EXPECTED_GRID[f.language, f.category] for f in site.feeds
+            EXPECTED[f.language, f.category] for f in site.feeds
         )
         check("first update")
         second = update("second update")

@@ -151,7 +151,21 @@ class Store(Protocol):
         ...
 
     def items_for(self, key: FeedKey, limit: int) -> tuple[Item, ...]:
-        """Non-draft items of one grid cell, newest published first, then by id."""
+        """Non-draft items of one feed (any facet), newest published first, then by id."""
+        ...
+
+    def term_feeds(self, facet: str) -> tuple[FeedInfo, ...]:
+        """Every tag (``facet="tag"``) or author feed with a non-draft item.
+
+        ``all/{slug}`` and ``{lang}/{slug}``, sorted by slug, ``all`` first;
+        ``category_name`` is the most common display name of the slug.
+        """
+        ...
+
+    def known_feed(self, key: FeedKey) -> FeedInfo | None:
+        """A feed that ever had a non-draft item (any facet), with its last display
+        name and ``item_count`` 0; None for a feed that never existed. Feeds are
+        remembered by every write of their items and never forgotten."""
         ...
 
     def record_scan(self, state: ScanState) -> None:

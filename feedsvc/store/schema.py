@@ -20,8 +20,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedsvc.errors import StoreError
+
+# The one slug rule (SPEC §2): tag and author slugs are made like category slugs.
+from feedsvc.normalise.slug import slugify
 from feedsvc.store import FileEventsState, ScanFailure
 from feedsvc.types import (
+    ALL,
+    FACET_AUTHOR,
+    FACET_CATEGORY,
+    FACET_TAG,
     Category,
     FeedInfo,
     FeedKey,
@@ -33,8 +40,9 @@ from feedsvc.types import (
     item_fields,
 )
 
-# Bump when a table or the JSON layout changes, and teach ``sql.py`` to migrate.
-SCHEMA_VERSION = 1
+# Bump when a table or the JSON layout changes, and teach ``create`` to migrate.
+# 2: item_terms (tag and author feeds) and known_feeds (feeds that once existed).
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -108,6 +116,48 @@ item_categories = sa.Table(
     sa.Index("ix_item_categories_names", "slug", "name", "language", "draft"),
 )
 
+# One row per (item, facet, slug) for the tag and author facets: the same
+# shape and indexes as item_categories, so a tag feed is one index range scan.
+item_terms = sa.Table(
+    "item_terms",
+    metadata,
+    sa.Column(
+        "item_id",
+        sa.Text,
+        sa.ForeignKey("items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("facet", sa.String(16), primary_key=True),
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("language", sa.Text, nullable=False),
+    sa.Column("draft", sa.Boolean, nullable=False),
+    sa.Column("published_key", sa.Text, nullable=False),
+    sa.Index("ix_item_terms_feed", "facet", "slug", "draft", sa.desc("published_key"), "item_id"),
+    sa.Index(
+        "ix_item_terms_language_feed",
+        "facet",
+        "slug",
+        "language",
+        "draft",
+        sa.desc("published_key"),
+        "item_id",
+    ),
+    sa.Index("ix_item_terms_names", "facet", "slug", "name", "language", "draft"),
+)
+
+# Every feed that ever had a (non-draft) item, with its latest display name.
+# Rows are only ever added or renamed, never deleted: a feed whose last item
+# left keeps answering as a valid empty feed (docs/feeds-for-people.md).
+known_feeds = sa.Table(
+    "known_feeds",
+    metadata,
+    sa.Column("facet", sa.String(16), primary_key=True),
+    sa.Column("language", sa.Text, primary_key=True),
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
 # A single row (id = 1): the last finished scan, for every process to see.
 scan_state = sa.Table(
     "scan_state",
@@ -142,9 +192,11 @@ def create(conn: sa.Connection, insert: Callable[[sa.Table], Any]) -> None:
             f"store schema version {version} is newer than this feedsvc supports"
             f" ({SCHEMA_VERSION}); upgrade feedsvc"
         )
-    if version is not None and version < SCHEMA_VERSION:
+    if version is not None and version < 1:
         raise StoreError(f"store schema version {version} is unknown; no migration exists")
-    metadata.create_all(conn)
+    metadata.create_all(conn)  # adds the tables a version-1 store lacks
+    if version == 1:
+        _migrate_from_1(conn, insert)
     seed = insert(meta).on_conflict_do_nothing(index_elements=["key"])
     conn.execute(
         seed,
@@ -152,6 +204,26 @@ def create(conn: sa.Connection, insert: Callable[[sa.Table], Any]) -> None:
             {"key": "schema_version", "value": str(SCHEMA_VERSION)},
             {"key": "generation", "value": "0"},
         ],
+    )
+
+
+def _migrate_from_1(conn: sa.Connection, insert: Callable[[sa.Table], Any]) -> None:
+    """Version 1 -> 2: fill item_terms and known_feeds from the stored items."""
+    for (data,) in conn.execute(sa.select(items.c.data)):
+        item = load_item(data)
+        row = {
+            "language": item.language,
+            "draft": item.draft,
+            "published_key": sort_key(item.published),
+        }
+        terms = term_rows(item, row)
+        if terms:
+            conn.execute(sa.insert(item_terms), terms)
+        known = known_feed_rows(item)
+        if known:
+            conn.execute(insert(known_feeds).on_conflict_do_nothing(), known)
+    conn.execute(
+        sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
     )
 
 
@@ -229,6 +301,50 @@ def category_rows(item: Item, row: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def term_rows(item: Item, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``item_terms`` rows: the item's tags and authors by slug (first name wins)."""
+    out: list[dict[str, Any]] = []
+    for facet, names in ((FACET_TAG, item.tags), (FACET_AUTHOR, item.authors)):
+        seen: set[str] = set()
+        for name in names:
+            slug = slugify(name)
+            if not slug or slug in seen:
+                continue
+            seen.add(slug)
+            out.append(
+                {
+                    "item_id": item.id,
+                    "facet": facet,
+                    "slug": slug,
+                    "name": name,
+                    "language": row["language"],
+                    "draft": row["draft"],
+                    "published_key": row["published_key"],
+                }
+            )
+    return out
+
+
+def known_feed_rows(item: Item) -> list[dict[str, Any]]:
+    """Every feed this (non-draft) item puts on the map, in every facet and column."""
+    if item.draft:
+        return []
+    named: list[tuple[str, str, str]] = [(FACET_CATEGORY, ALL, "")]
+    named += [(FACET_CATEGORY, c.slug, c.name) for c in item.categories]
+    for facet, names in ((FACET_TAG, item.tags), (FACET_AUTHOR, item.authors)):
+        named += [(facet, slugify(name), name) for name in names]
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for facet, slug, name in named:
+        if not slug:
+            continue
+        for language in (ALL, item.language):
+            rows.setdefault(
+                (facet, language, slug),
+                {"facet": facet, "language": language, "slug": slug, "name": name},
+            )
+    return list(rows.values())
+
+
 def load_item(data: str) -> Item:
     d = json.loads(data)
     return Item(
@@ -284,6 +400,30 @@ def feed_infos(
             category_name=None if cat == "all" else best[cat],
         )
         for lang, cat in keys
+    )
+
+
+def term_infos(facet: str, cats: Iterable[tuple[str, str, str, int]]) -> tuple[FeedInfo, ...]:
+    """Tag or author feeds from grouped non-draft counts: ``all`` and per language.
+
+    ``cats``: (slug, name, language, items). Sorted by slug, ``all`` first.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    names: dict[str, dict[str, int]] = {}
+    for slug, name, lang, n in cats:
+        counts[lang, slug] = counts.get((lang, slug), 0) + n
+        counts[ALL, slug] = counts.get((ALL, slug), 0) + n
+        per_slug = names.setdefault(slug, {})
+        per_slug[name] = per_slug.get(name, 0) + n
+    best = {slug: min(ns, key=lambda name: (-ns[name], name)) for slug, ns in names.items()}
+    keys = sorted(counts, key=lambda k: (k[1], k[0] != ALL, k[0]))
+    return tuple(
+        FeedInfo(
+            key=FeedKey(language=lang, category=slug, facet=facet),
+            item_count=counts[lang, slug],
+            category_name=best[slug],
+        )
+        for lang, slug in keys
     )
 
 

@@ -21,7 +21,15 @@ from feedsvc.errors import StoreError
 from feedsvc.store import FileEventsState, ScanChanges, ScanFailure, ScanState
 from feedsvc.store import schema as s
 from feedsvc.store.backend import Backend, open_backend
-from feedsvc.types import FeedInfo, FeedKey, FileState, Item, StoredFile
+from feedsvc.types import (
+    ALL,
+    FACET_CATEGORY,
+    FeedInfo,
+    FeedKey,
+    FileState,
+    Item,
+    StoredFile,
+)
 
 T = TypeVar("T")
 Options = Mapping[str, Any]
@@ -190,6 +198,27 @@ class SqlStore:
                 if not draft
             ]
         return s.feed_infos(langs, cats)
+
+    def term_feeds(self, facet: str) -> tuple[FeedInfo, ...]:
+        t = s.item_terms
+        q = (
+            sa.select(t.c.slug, t.c.name, t.c.language, t.c.draft, sa.func.count())
+            .where(t.c.facet == facet)
+            .group_by(t.c.slug, t.c.name, t.c.language, t.c.draft)
+        )
+        rows = self._single("list tag and author feeds", lambda c: c.execute(q).all())
+        cats = [(slug, name, lang, n) for slug, name, lang, draft, n in rows if not draft]
+        return s.term_infos(facet, cats)
+
+    def known_feed(self, key: FeedKey) -> FeedInfo | None:
+        k = s.known_feeds
+        q = sa.select(k.c.name).where(
+            k.c.facet == key.facet, k.c.language == key.language, k.c.slug == key.category
+        )
+        name = self._single("read a known feed", lambda c: c.execute(q).scalar_one_or_none())
+        if name is None:
+            return None
+        return FeedInfo(key=key, item_count=0, category_name=name or None)
 
     def last_scan(self) -> ScanState | None:
         q = sa.select(s.scan_state.c.report, s.scan_state.c.finished_at).where(
@@ -422,8 +451,18 @@ class _SqlScanWriter:
 
 
 def _feed_query(key: FeedKey) -> sa.Select[str]:
-    """Non-draft items of one grid cell, newest first, ties by id: index order, no sort."""
+    """Non-draft items of one feed, newest first, ties by id: index order, no sort."""
     i, c = s.items, s.item_categories
+    if key.facet != FACET_CATEGORY:
+        t = s.item_terms
+        q = (
+            sa.select(i.c.data)
+            .select_from(t.join(i, i.c.id == t.c.item_id))
+            .where(t.c.facet == key.facet, t.c.slug == key.category, t.c.draft == sa.false())
+        )
+        if key.language != ALL:
+            q = q.where(t.c.language == key.language)
+        return q.order_by(t.c.published_key.desc(), t.c.item_id)
     if key.category == "all":
         q = sa.select(i.c.data).where(i.c.draft == sa.false())
         if key.language != "all":
@@ -455,13 +494,15 @@ def _delete_in(
 
 def _delete_removed(conn: sa.Connection, changes: ScanChanges) -> int:
     """Delete the items of removed files and the removed ids; return items deleted."""
-    i, c = s.items, s.item_categories
+    i, c, t = s.items, s.item_categories, s.item_terms
     deleted = 0
     for chunk in _chunks(changes.removed_paths):
         of_paths = sa.select(i.c.id).where(i.c.source_path.in_(chunk))
         conn.execute(sa.delete(c).where(c.c.item_id.in_(of_paths)))
+        conn.execute(sa.delete(t).where(t.c.item_id.in_(of_paths)))
         deleted += conn.execute(sa.delete(i).where(i.c.source_path.in_(chunk))).rowcount
     _delete_in(conn, c, c.c.item_id, changes.removed_items)
+    _delete_in(conn, t, t.c.item_id, changes.removed_items)
     deleted += _delete_in(conn, i, i.c.id, changes.removed_items)
     return deleted
 
@@ -516,11 +557,25 @@ def _write_items(conn: sa.Connection, backend: Backend, items: Sequence[Item]) -
     if not changed:
         return 0
     conn.execute(backend.upsert(s.items, ["id"]), [row for row, _ in changed])
-    c = s.item_categories
-    _delete_in(conn, c, c.c.item_id, [item.id for _, item in changed])
+    c, t = s.item_categories, s.item_terms
+    ids = [item.id for _, item in changed]
+    _delete_in(conn, c, c.c.item_id, ids)
+    _delete_in(conn, t, t.c.item_id, ids)
     cat_rows = [cat for row, item in changed for cat in s.category_rows(item, row)]
     if cat_rows:
         conn.execute(sa.insert(c), cat_rows)
+    term_rows = [term for row, item in changed for term in s.term_rows(item, row)]
+    if term_rows:
+        conn.execute(sa.insert(t), term_rows)
+    # One row per key per statement (PostgreSQL refuses to update a row twice).
+    known = {
+        (k["facet"], k["language"], k["slug"]): k
+        for _, item in changed
+        for k in s.known_feed_rows(item)
+    }
+    if known:
+        upsert = backend.upsert(s.known_feeds, ["facet", "language", "slug"])
+        conn.execute(upsert, list(known.values()))
     return len(changed)
 
 

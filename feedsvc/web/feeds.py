@@ -1,4 +1,5 @@
-"""The feed grid: ``/feeds/{lang|all}/{category|all}.{rss|atom|json}``.
+"""The feeds: the grid ``/feeds/{lang|all}/{category|all}.{rss|atom|json}``, and
+``/feeds/{lang|all}/{tag|author}/{slug}.{fmt}`` (docs/feeds-for-people.md).
 
 Owns mapping a URL to a cached rendered feed and answering it through the
 one conditional-GET helper. Rendering happens in ``publish`` on store change.
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, request
 
-from feedsvc.types import FeedKey
+from feedsvc.types import FACET_CATEGORY, TERM_FACETS, FeedKey
 from feedsvc.web import Services, services
 from feedsvc.web.conditional import Answer, feed_answer
 
@@ -27,19 +28,26 @@ if TYPE_CHECKING:
 bp = Blueprint("feeds", __name__)
 
 RULE = "/feeds/<language>/<name>"  # also the metrics label of both fronts
+TERM_RULE = "/feeds/<language>/<facet>/<name>"  # tag and author feeds
 _PREFIX = "/feeds/"
 # Werkzeug's status lines, so both fronts send byte-identical answers.
 _STATUS = {200: "200 OK", 304: "304 NOT MODIFIED"}
 
 
 def answer(
-    svc: Services, language: str, name: str, method: str, header: Callable[[str], str | None]
+    svc: Services,
+    language: str,
+    name: str,
+    method: str,
+    header: Callable[[str], str | None],
+    *,
+    facet: str = FACET_CATEGORY,
 ) -> Answer | None:
     """The answer for one feed URL, or None when no such feed exists (404)."""
     category, dot, fmt = name.rpartition(".")
-    if not dot or not category:
+    if not dot or not category or (facet != FACET_CATEGORY and facet not in TERM_FACETS):
         return None
-    rendered = svc.feeds.get(FeedKey(language, category), fmt)
+    rendered = svc.feeds.get(FeedKey(language, category, facet), fmt)
     if rendered is None:
         return None
     return feed_answer(
@@ -55,8 +63,9 @@ def answer(
 
 
 @bp.route(RULE, methods=["GET", "HEAD"])
-def feed(language: str, name: str) -> Response:
-    found = answer(services(), language, name, request.method, request.headers.get)
+@bp.route(TERM_RULE, methods=["GET", "HEAD"])
+def feed(language: str, name: str, facet: str = FACET_CATEGORY) -> Response:
+    found = answer(services(), language, name, request.method, request.headers.get, facet=facet)
     if found is None:
         abort(404)
     response = Response(found.body, found.status)
@@ -90,6 +99,10 @@ class FeedFastPath:
         # PEP 3333: PATH_INFO is bytes as latin-1; decode as Werkzeug's router does.
         path = raw_path.encode("latin-1").decode("utf-8", "replace")
         language, slash, name = path[len(_PREFIX) :].partition("/")
+        facet, rule = FACET_CATEGORY, RULE
+        if "/" in name:
+            facet, _, name = name.partition("/")
+            rule = TERM_RULE
         if not slash or not language or not name or "/" in name:
             return self._app(environ, start_response)
 
@@ -98,11 +111,11 @@ class FeedFastPath:
             return value if isinstance(value, str) else None
 
         try:
-            found = answer(self._svc, language, name, method, header)
+            found = answer(self._svc, language, name, method, header, facet=facet)
         except Exception:  # Flask asks again, then logs and answers 500 its own way
             found = None
         if found is None:
             return self._app(environ, start_response)
-        self._svc.metrics.request(RULE, found.status)
+        self._svc.metrics.request(rule, found.status)
         start_response(_STATUS[found.status], found.headers)
         return (found.body,) if found.body else ()

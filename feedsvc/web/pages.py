@@ -1,4 +1,4 @@
-"""Pages for people: the feed index, the OPML list and one page per item.
+"""Pages for people: the index, the tag and author list, the OPML, item pages, the XSLT.
 
 Owns HTML and OPML; every link is absolute from ``site.base_url`` or a
 root-relative path, never derived from the request's Host.
@@ -7,13 +7,26 @@ root-relative path, never derived from the request's Host.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from feedsvc.publish import ALL, STYLESHEET_NAME, feed_path, feed_title, feed_url
+from feedsvc.publish import (
+    ALL,
+    STYLESHEET_NAME,
+    feed_path,
+    feed_title,
+    feed_url,
+    item_feeds,
+)
 from feedsvc.render import FORMATS
-from feedsvc.text import xml_safe
+from feedsvc.settings import Settings
+from feedsvc.text import collapse_whitespace, xml_safe
+from feedsvc.types import FACET_AUTHOR, FACET_TAG, TERM_FACETS, FeedInfo, FeedKey, Item
 from feedsvc.web import services
 
 bp = Blueprint("pages", __name__)
@@ -31,28 +44,57 @@ def _page(html: str) -> Response:
     return Response(html, 200, headers=_PAGE_HEADERS, content_type="text/html; charset=utf-8")
 
 
+HEADLINES = 10  # newest items on the index
+
+
+def _local(settings: Settings) -> Callable[[datetime], datetime]:
+    """Times as people read them: in ``site.timezone``, whole seconds."""
+    zone = ZoneInfo(settings.site.timezone)
+    return lambda value: value.astimezone(zone).replace(microsecond=0)
+
+
+def _rows(settings: Settings, infos: Iterable[FeedInfo]) -> list[dict[str, object]]:
+    return [
+        {
+            "info": info,
+            "title": feed_title(settings, info),
+            "links": [(fmt, feed_path(info.key, fmt)) for fmt in FORMATS],
+        }
+        for info in infos
+    ]
+
+
+def _render(template: str, **values: object) -> Response:
+    settings = services().settings
+    return _page(
+        render_template(template, site=settings.site, local=_local(settings), all_key=ALL, **values)
+    )
+
+
 @bp.get("/")
 def index() -> Response:
     svc = services()
-    grid = svc.feeds.grid()
-    rows = [
-        {
-            "info": info,
-            "title": feed_title(svc.settings, info),
-            "links": [(fmt, feed_path(info.key, fmt)) for fmt in FORMATS],
-        }
-        for info in grid
-    ]
     state = svc.store.last_scan()
-    return _page(
-        render_template(
-            "index.html",
-            site=svc.settings.site,
-            rows=rows,
-            formats=FORMATS,
-            last_scan=state.finished_at if state else None,
-            all_key=ALL,
-        )
+    failure = svc.store.last_failure()
+    headlines = svc.store.items_for(FeedKey(ALL, ALL), HEADLINES)
+    return _render(
+        "index.html",
+        rows=_rows(svc.settings, svc.feeds.grid()),
+        headlines=headlines,
+        has_terms=any(svc.feeds.term_grid(facet) for facet in TERM_FACETS),
+        last_scan=state.finished_at if state else None,
+        failure=failure,
+    )
+
+
+@bp.get("/tags")
+def tags() -> Response:
+    """Every tag and author feed that has items (too many for the index)."""
+    svc = services()
+    return _render(
+        "tags.html",
+        tag_rows=_rows(svc.settings, svc.feeds.term_grid(FACET_TAG)),
+        author_rows=_rows(svc.settings, svc.feeds.term_grid(FACET_AUTHOR)),
     )
 
 
@@ -61,7 +103,8 @@ def opml() -> Response:
     svc = services()
     settings = svc.settings
     outlines = []
-    for info in svc.feeds.grid():
+    infos = (*svc.feeds.grid(), *(i for f in TERM_FACETS for i in svc.feeds.term_grid(f)))
+    for info in infos:
         title = feed_title(settings, info)
         for fmt in FORMATS:
             if fmt.name == "json":
@@ -86,13 +129,36 @@ def opml() -> Response:
     )
 
 
+# The body's own first heading, when it repeats the title the page already shows.
+_LEADING_H1 = re.compile(r"\A\s*<h1\b[^>]*>(?P<text>.*?)</h1>", re.S)
+_H1 = re.compile(r"<(/?)h1\b", re.I)
+
+
+def _body_without_h1(item: Item) -> str:
+    """The page has one <h1>, the title: a leading body <h1> equal to the title
+    goes, any other body <h1> becomes an <h2>. The HTML is the sanitiser's
+    well-formed output (normalise/html.py), so tags are matched safely."""
+    body = item.content_html
+    lead = _LEADING_H1.match(body)
+    if lead and collapse_whitespace(re.sub(r"<[^>]*>", "", lead["text"])) == collapse_whitespace(
+        item.title
+    ):
+        body = body[lead.end() :]
+    return _H1.sub(r"<\1h2", body)
+
+
 @bp.get("/items/<path:item_id>")
 def item_page(item_id: str) -> Response:
     svc = services()
     item = svc.store.item(item_id)
     if item is None or item.draft:
         abort(404)
-    return _page(render_template("item.html", site=svc.settings.site, item=item))
+    return _render(
+        "item.html",
+        item=item,
+        body=_body_without_h1(item),
+        feeds=_rows(svc.settings, item_feeds(item)),
+    )
 
 
 @bp.get("/" + STYLESHEET_NAME)
