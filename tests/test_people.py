@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree, html
 
+from feedsvc.errors import ContentRootError
 from feedsvc.pipeline import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
@@ -275,5 +276,123 @@ def test_a_version_1_store_gains_tag_feeds_and_known_feeds_on_open(
         (content / "ja" / "economy-yen.md").unlink()
         Scanner(settings, store, lambda: NOW).run()
         assert client.get("/feeds/ja/all.atom").status_code == 200  # remembered by the migration
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def test_the_index_shows_the_newest_headlines_with_links(client: FlaskClient) -> None:
+    page = html.fromstring(client.get("/").data)
+    newest = json.loads(client.get("/feeds/all/all.json").data)["items"]
+    headlines = page.findall('.//ul[@class="headlines"]/li')
+    assert len(headlines) == len(newest) == 6
+    for li, item in zip(headlines, newest, strict=True):
+        link = li.find(".//h3/a")
+        assert link.text_content() == item["title"] and link.get("href") == item["url"]
+        time = li.find(".//time")
+        # site.timezone (Asia/Seoul): the item's date as written, +09:00, whole seconds.
+        published = datetime.fromisoformat(item["date_published"])
+        assert datetime.fromisoformat(time.get("datetime")) == published
+        assert time.get("datetime").endswith("+09:00") and "." not in time.get("datetime")
+        assert time.text == published.strftime("%Y-%m-%d %H:%M")
+        assert item["summary"][:40] in li.text_content()
+    assert "News Today" in headlines[-1].text_content()  # the category of the oldest
+    assert page.findall(".//table//td[@class='fmt']/a")  # and the feed table
+
+
+def test_the_index_says_when_the_last_scan_failed_and_why_without_paths(
+    tmp_path: Path, make_settings, store_url: str
+) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(DATA / "readers", content)
+    settings = make_settings(content, store_url)
+    store = open_store(settings.store.url)
+    try:
+        scanner = Scanner(settings, store, lambda: NOW)
+        scanner.run()
+        shutil.rmtree(content)
+        with pytest.raises(ContentRootError):
+            scanner.run()
+        text = create_app(settings, store=store).test_client().get("/").get_data(as_text=True)
+        alert = html.fromstring(text).find('.//p[@class="alert"]')
+        assert alert is not None
+        words = alert.text_content()
+        assert "failed" in words and "2026-01-01 09:00 KST" in words, words
+        assert str(tmp_path) not in text and str(content) not in text
+        assert "No scan has finished yet" not in text
+    finally:
+        store.close()
+
+
+def test_an_item_page_has_one_h1_feed_links_and_card_tags(client: FlaskClient) -> None:
+    page = html.fromstring(client.get("/items/000_a08af95bc486be6a").data)
+    url = BASE + "/items/000_a08af95bc486be6a"
+    assert [h.text_content() for h in page.iter("h1")] == [
+        "북한 전원회의로 북러 조약 후속조치 논의"
+    ]
+    (canonical,) = page.xpath('//head/link[@rel="canonical"]/@href')
+    assert canonical == url
+
+    def meta(attribute: str, name: str) -> str:
+        (value,) = page.xpath(f'//head/meta[@{attribute}="{name}"]/@content')
+        return str(value)
+
+    assert meta("property", "og:title") == "북한 전원회의로 북러 조약 후속조치 논의"
+    assert meta("property", "og:url") == url
+    assert (
+        meta("property", "og:image")
+        == "https://newsdao.kr/res/images/meta/newsdao_breakingnews.jpg"
+    )
+    assert meta("property", "og:description").startswith("김정은, 러시아와 협력 확대")
+    assert meta("name", "twitter:card") == "summary_large_image"
+    assert meta("name", "twitter:image") == meta("property", "og:image")
+    # Links to, and autodiscovery of, its language and category feeds.
+    alternates = set(page.xpath('//head/link[@rel="alternate"]/@href'))
+    links = {a.get("href") for a in page.iter("a")}
+    for path in ("/feeds/ko/all.rss", "/feeds/ko/news.atom", "/feeds/ko/news.json"):
+        assert BASE + path in alternates and BASE + path in links, path
+    for h in page.iter("time"):
+        assert "." not in h.get("datetime") and h.get("datetime").endswith("+09:00")
+
+
+def test_an_item_page_links_its_tag_and_author_feeds(client: FlaskClient) -> None:
+    page = html.fromstring(client.get("/items/politics/budget-2025").data)
+    alternates = set(page.xpath('//head/link[@rel="alternate"]/@href'))
+    for path in (
+        "/feeds/ko/" + quote("정치") + ".rss",
+        "/feeds/ko/tag/" + quote("국회") + ".rss",
+        "/feeds/ko/tag/" + quote("예산") + ".atom",
+        "/feeds/ko/author/" + quote("김민지-기자") + ".json",
+    ):
+        assert BASE + path in alternates, path
+        assert client.get(path).status_code == 200, path  # every advertised feed answers
+    assert len(page.findall(".//h1")) == 1
+    # A body that opens with the title's own <h1> does not repeat it; other
+    # body headings stay, one level down.
+    en = html.fromstring(client.get("/items/world/markets-and-more").data)
+    assert len(en.findall(".//h1")) == 1
+
+
+def test_a_body_that_repeats_the_title_as_h1_shows_it_once(
+    tmp_path: Path, make_settings, store_url: str
+) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "same.md").write_text(
+        "---\ntitle: Rates rise again\ndate: 2024-12-01 10:00\n---\n"
+        "# Rates rise again\n\nThe bank raised rates.\n\n# Why it matters\n\nLoans cost more.\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(content, store_url)
+    store = open_store(settings.store.url)
+    try:
+        Scanner(settings, store, lambda: NOW).run()
+        client = create_app(settings, store=store, clock=lambda: NOW).test_client()
+        page = html.fromstring(client.get("/items/same").data)
+        assert [h.text_content() for h in page.iter("h1")] == ["Rates rise again"]
+        assert [h.text_content() for h in page.find(".//article").iter("h2")] == ["Why it matters"]
+        assert "The bank raised rates." in page.find(".//article").text_content()
     finally:
         store.close()

@@ -830,6 +830,9 @@ def test_the_browser_finds_every_feed_on_the_index(site: Site, browser_context: 
         ("politics/budget-2025", "ko", "국회, 2025년도 예산안 본회의 통과"),
         ("politics/지방선거-D100", "ko", "지방선거 D-100"),
         ("ja/economy-yen", "ja", "円相場、一時1ドル＝150円台に"),
+        # The two samples, one of each content format.
+        ("000_a08af95bc486be6a", "ko", "북한 전원회의로 북러 조약 후속조치 논의"),
+        ("002_ad53fbf95e7bb634", "en", "N. KOREA RATIFIES TREATY WITH RUSSIA"),
     ],
 )
 def test_the_browser_renders_an_item_page(
@@ -851,6 +854,12 @@ def test_the_browser_renders_an_item_page(
     response = page.goto(item["url"], wait_until="load")
     assert response is not None and response.status == 200
     assert heading in page.inner_text("h1")
+    assert page.locator("h1").count() == 1
+    # Links to the feeds it is in, each of which answers.
+    feeds = page.eval_on_selector_all(".feeds-of-item a", "links => links.map(l => l.href)")
+    assert f"{BASE}/feeds/{language}/all.rss" in feeds
+    for href in feeds:
+        assert browser_context.request.get(site.local(href)).status == 200, href
     # Images load from absolute URLs (relative ones were resolved against the item).
     for src in page.eval_on_selector_all("article img", "imgs => imgs.map(i => i.src)"):
         assert src.startswith(("https://", "http://")), src
@@ -881,6 +890,11 @@ FEED_PAGES = {
     # path: (screenshot, text of the h1, an entry's title)
     "/feeds/ko/" + quote("정치") + ".rss": ("feed-category-rss.png", "정치 (ko)", "지방선거 D-100"),
     "/feeds/all/world.atom": ("feed-category-atom.png", "World", "Markets & more"),
+    "/feeds/ko/tag/" + quote("국회") + ".atom": (
+        "feed-tag.png",
+        "tag 국회 (ko)",
+        "2025년도 예산안",
+    ),
 }
 
 
@@ -914,3 +928,95 @@ def test_the_browser_shows_a_feed_as_a_readable_page(
     page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
     assert not errors, errors
     page.close()
+
+
+# --------------------------------------------------------------------------- validators for pages
+
+JS = Path(__file__).resolve().parent / "js" / "node_modules"
+VNU = JS / "vnu-jar" / "build" / "dist" / "vnu.jar"
+AXE = JS / "axe-core" / "axe.min.js"
+
+
+def need_file(path: Path) -> Path:
+    """A checker installed from npm (tests/js/package.json); skip locally, fail on CI."""
+    if path.is_file():
+        return path
+    reason = f"{path.name} is not installed (npm ci --prefix tests/js; bash .ci/run does it)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def test_every_page_passes_the_html_validator_and_axe(
+    site: Site, browser_context: Any, tmp_path: Path
+) -> None:
+    """The Nu HTML Checker (vnu.jar) and axe-core in Chromium, on what people see:
+    the index, the tag page, every item page and feeds turned into pages by the XSLT."""
+    java = need_tool("java")
+    vnu, axe = need_file(VNU), need_file(AXE).read_text("utf-8")
+    items = [item["url"].removeprefix(BASE) for item in site.json_items("all", "all")]
+    feeds = [f.path for f in site.feeds if f.fmt != "json" and f.language in {"all", "ko"}]
+    paths = ["/", "/tags", *items, *feeds]
+    page = browser_context.new_page()
+    documents: dict[str, str] = {}
+    violations: list[str] = []
+    for path in paths:
+        response = page.goto(site.url + path, wait_until="load")
+        assert response is not None and response.status == 200, path
+        # Chromium's own XSLT deprecation banner is browser UI, not our page.
+        page.evaluate("() => document.querySelector('xslt-warning-banner')?.remove()")
+        target = tmp_path / f"{len(documents):03d}.html"
+        target.write_text(page.content(), encoding="utf-8")
+        documents[str(target)] = path
+        # Evaluated over the DevTools protocol: the pages' CSP (no script) stays on.
+        page.evaluate(axe)
+        result = page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        )
+        violations += [
+            f"{path}: {v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']]}"
+            for v in result
+            if v["impact"] in {"serious", "critical"}
+        ]
+    page.close()
+    assert not violations, "\n".join(violations)
+    assert any("/tag/" in p for p in documents.values())  # a tag feed as a page is checked
+
+    checked = subprocess.run(
+        [java, "-jar", str(vnu), "--errors-only", "--format", "gnu", *documents],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = [
+        line.replace(file, label)
+        for line in (checked.stdout + checked.stderr).splitlines()
+        for file, label in documents.items()
+        if file in line
+    ]
+    assert checked.returncode == 0 and not errors, "\n".join(errors) or checked.stderr
+
+
+def test_the_html_checks_catch_broken_pages(browser_context: Any, tmp_path: Path) -> None:
+    """The validator and axe refuse what the pages must not have: no green by accident."""
+    java = need_tool("java")
+    vnu, axe = need_file(VNU), need_file(AXE).read_text("utf-8")
+    page = browser_context.new_page()
+    page.set_content('<html><body><img src="data:,"><a href="/x"></a></body></html>')
+    page.evaluate(axe)
+    found = page.evaluate("async () => (await axe.run(document)).violations.map(v => v.id)")
+    page.close()
+    assert {"image-alt", "html-has-lang", "link-name"} <= set(found), found
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        "<!doctype html><html lang=en><head><title>x</title></head>"
+        "<body><p><div>block in p</div></p><time>yesterday</time></body></html>",
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        [java, "-jar", str(vnu), "--errors-only", "--format", "gnu", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert checked.returncode != 0 and "time" in checked.stderr + checked.stdout
