@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
 
+from feedsvc import budget
+from feedsvc.budget import BudgetRunner
 from feedsvc.dates import first_seen
 from feedsvc.discover import (
     CHANGING_REASON,
@@ -325,8 +327,12 @@ def _process(
     *,
     now: datetime,
     renormalise: bool,
+    runner: BudgetRunner | None = None,
 ) -> _Outcome:
-    """Read, parse and normalise one new or changed file; no store, no shared state."""
+    """Read, parse and normalise one new or changed file; no store, no shared state.
+
+    ``runner``: where a heavy file is parsed under its budget (None: here).
+    """
     try:
         data = read_source(settings.content_root, source, settings.content.max_file_bytes)
     except SourceError as exc:
@@ -347,23 +353,51 @@ def _process(
         # are a change; a file's first good version is its first publication.
         if prev.item_id is not None and prev.file_hash != digest:
             changed_at = max(first_seen(source.mtime_ns, now), prev.changed_at or seen)
+    refused = budget.precheck(data)
+    if refused is not None:
+        return _Outcome(digest=digest, error=refused)
+    args = (settings, source.path, data, seen, changed_at)
+    outcome: _Outcome
+    if runner is not None and budget.is_heavy(data):
+        finished, result = runner.run(*args)
+        if finished:
+            outcome = result
+        else:
+            outcome = _Outcome(error=budget.time_reason(_budget_seconds(settings)))
+    else:
+        outcome = _parse_item(*args)
+    return replace(outcome, digest=digest)
+
+
+def _parse_item(
+    settings: Settings, path: str, data: bytes, seen: datetime, changed_at: datetime | None
+) -> _Outcome:
+    """Parse and normalise one file's bytes (the outcome has no digest yet)."""
     try:
-        raw = parse_document(source.path, data)
+        raw = parse_document(path, data)
         for warning in raw.warnings:
-            log.warning("%s: %s", source.path, warning)
+            log.warning("%s: %s", path, warning)
         skipped = not_an_item(raw)
         if skipped is not None:
-            return _Outcome(digest=digest, skipped=skipped, first_seen=seen, changed_at=changed_at)
+            return _Outcome(skipped=skipped, first_seen=seen, changed_at=changed_at)
         done = normalise_document(raw, settings.site, first_seen=seen, changed_at=changed_at)
     except SourceError as exc:
-        return _Outcome(digest=digest, error=exc.reason)
-    return _Outcome(
-        digest=digest,
-        item=done.item,
-        first_seen=seen,
-        changed_at=changed_at,
-        warnings=done.warnings,
-    )
+        return _Outcome(error=exc.reason)
+    except MemoryError:  # under the address-space cap of a pool or helper process
+        return _Outcome(error=budget.memory_reason(settings.content.file_memory_mb))
+    return _Outcome(item=done.item, first_seen=seen, changed_at=changed_at, warnings=done.warnings)
+
+
+def _budget_seconds(settings: Settings) -> float:
+    return float(settings.content.file_budget_seconds)
+
+
+def _warm_up_args(
+    settings: Settings, now: datetime
+) -> tuple[Settings, str, bytes, datetime, datetime | None]:
+    """A small document whose parse loads every import and language model once."""
+    text = b"# Warming up\n\nA short paragraph of plain English prose, parsed once.\n"
+    return (settings, "warm-up.md", text, now, now)
 
 
 def _record(
@@ -490,8 +524,20 @@ def _outcomes(
 ) -> Generator[_Outcome, None, None]:
     """The outcome of each file of ``work``, in order; parsed here or in ``workers`` processes."""
     if workers <= 1:
-        for source, prev in work:
-            yield _process(settings, source, prev, now=now, renormalise=renormalise)
+        # Heavy files go to a helper process with a time and memory budget.
+        runner = BudgetRunner(
+            _parse_item,
+            _budget_seconds(settings),
+            settings.content.file_memory_mb,
+            warm_up=_warm_up_args(settings, now),
+        )
+        try:
+            for source, prev in work:
+                yield _process(
+                    settings, source, prev, now=now, renormalise=renormalise, runner=runner
+                )
+        finally:
+            runner.close()
         return
     # spawn, not fork: the scan may run in a threaded server process, and a
     # forked child could inherit a lock some other thread held.
@@ -499,7 +545,7 @@ def _outcomes(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_pool_init,
-        initargs=(settings,),
+        initargs=(settings, os.getpid()),
     )
     try:
         batches = iter([work[i : i + _POOL_BATCH] for i in range(0, len(work), _POOL_BATCH)])
@@ -519,8 +565,10 @@ def _outcomes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _pool_init(settings: Settings) -> None:
+def _pool_init(settings: Settings, parent: int) -> None:
     global _pool_settings  # noqa: PLW0603 - one per pool process, set once at its start
+    budget.child_setup(parent, settings.content.file_memory_mb)
+    _parse_item(*_warm_up_args(settings, datetime.now(UTC)))  # not inside a file's budget
     _pool_settings = settings
 
 
@@ -528,9 +576,17 @@ def _pool_batch(batch: list[_Work], now: datetime, renormalise: bool) -> list[_O
     """In a pool process: ``_process`` for each file of one batch."""
     assert _pool_settings is not None
     settings = _pool_settings
-    return [
-        _process(settings, source, prev, now=now, renormalise=renormalise) for source, prev in batch
-    ]
+    seconds = _budget_seconds(settings)
+    outcomes: list[_Outcome] = []
+    for source, prev in batch:
+        # Every file within its time budget: this is the pool process's main thread.
+        try:
+            with budget.under_budget(seconds):
+                outcome = _process(settings, source, prev, now=now, renormalise=renormalise)
+        except budget.OverBudget:
+            outcome = _Outcome(error=budget.time_reason(seconds))
+        outcomes.append(outcome)
+    return outcomes
 
 
 class Scanner:

@@ -226,6 +226,18 @@ class ContentSettings:
         "changed for this long; until then it is reported as pending and its last good "
         "version stays published (docs/operations.md). 0 reads files at once.",
     )
+    file_budget_seconds: int = _setting(
+        2,
+        _int_range(1, 600),
+        "Most seconds parsing, rendering and sanitising one file may take; a file over it "
+        "is reported and its last good version kept (docs/operations.md).",
+    )
+    file_memory_mb: int = _setting(
+        1024,
+        _int_range(64, 1 << 20),
+        "Most memory (MB) a parse process may add for one file; a file needing more is "
+        "reported and its last good version kept (docs/operations.md).",
+    )
 
     document_extensions: tuple[str, ...] = _setting(
         DOCUMENT_EXTENSIONS,
