@@ -238,14 +238,21 @@ def scan(
     )
 
 
+# A modification time this far past the scan's start is clock skew, not a write
+# during the scan (docs/operations.md, "Settled files").
+_SKEW_NS = 300 * 10**9
+
+
 class _Settling:
     """Which files were modified too recently to be read (``content.settle_seconds``).
 
     Decided from the scan's ``now`` and the file's own modification time, so
     it needs no clock and no second look at the folder; a file changing while
     it is read is caught by ``read_source`` (``CHANGING_REASON``). A file
-    stamped in the future (clock skew) cannot be judged by its time and is
-    left to that second check.
+    stamped after ``now`` was written while this scan ran (``now`` is taken
+    before the folder is listed), unless it is stamped further ahead than any
+    scan lasts: that is clock skew, which the time cannot judge, and it is
+    left to the second check.
     """
 
     __slots__ = ("_now_ns", "_settle_ns")
@@ -256,7 +263,9 @@ class _Settling:
         self._settle_ns = settle_seconds * 10**9
 
     def recent(self, source: SourceFile) -> bool:
-        return 0 <= self._now_ns - source.mtime_ns < self._settle_ns
+        if not self._settle_ns:
+            return False
+        return -_SKEW_NS < self._now_ns - source.mtime_ns < self._settle_ns
 
 
 @contextmanager
