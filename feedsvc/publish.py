@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from feedsvc.errors import StoreError
 from feedsvc.normalise.slug import slugify
@@ -38,6 +38,8 @@ from feedsvc.types import (
 )
 
 ALL = TYPES_ALL  # the grid word (feedsvc.types.GRID_WORDS)
+# Where the built-in WebSub hub takes subscriptions (web/websub.py).
+HUB_PATH = "/websub"
 # Feeds carry dates from their items; an empty grid cell never renders, so this
 # only dates a feed whose items somehow carry none (kept fixed for stable bytes).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,9 +61,27 @@ def feed_url(settings: Settings, key: FeedKey, fmt: Format) -> str:
     return settings.site.base_url + feed_path(key, fmt)
 
 
+def feed_at(settings: Settings, url: str) -> tuple[FeedKey, Format] | None:
+    """The grid cell and format whose feed URL is exactly ``url`` (the inverse of
+    ``feed_url``), or None. The cell may hold no items now."""
+    prefix = settings.site.base_url + "/feeds/"
+    if not url.startswith(prefix):
+        return None
+    language, slash, name = url[len(prefix) :].partition("/")
+    category, dot, suffix = name.rpartition(".")
+    fmt = FORMATS_BY_NAME.get(suffix)
+    if not slash or not dot or fmt is None:
+        return None
+    key = FeedKey(unquote(language), unquote(category))
+    if not key.language or not key.category or feed_url(settings, key, fmt) != url:
+        return None  # not the one spelling feedsvc publishes
+    return key, fmt
+
+
 def hub_urls(settings: Settings) -> tuple[str, ...]:
-    """Every WebSub hub a feed names (``websub.hubs``)."""
-    return settings.websub.hubs
+    """Every WebSub hub a feed names: the built-in one (when on), then ``websub.hubs``."""
+    own = (settings.site.base_url + HUB_PATH,) if settings.websub.hub else ()
+    return own + tuple(hub for hub in settings.websub.hubs if hub not in own)
 
 
 def link_header(hubs: tuple[str, ...], self_url: str) -> str:

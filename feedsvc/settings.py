@@ -320,10 +320,53 @@ class ServerSettings:
 
 @dataclass(frozen=True, slots=True)
 class WebSubSettings:
+    hub: bool = _setting(
+        True,
+        _bool,
+        "Run the built-in WebSub hub at {site.base_url}/websub and name it in every feed.",
+    )
     hubs: tuple[str, ...] = _setting(
         (),
         _hub_urls,
         "Other WebSub hubs to name in every feed and to notify when a feed's bytes change.",
+    )
+    lease_seconds: int = _setting(
+        864_000,
+        _int_range(60, 365 * 86400),
+        "Lease of a subscription that asks for none (10 days).",
+    )
+    max_lease_seconds: int = _setting(
+        2_592_000,
+        _int_range(60, 365 * 86400),
+        "Longest lease granted (30 days); longer requests get this.",
+    )
+    timeout_seconds: int = _setting(
+        5,
+        _int_range(1, 120),
+        "Whole-request time limit of each verification and delivery to a subscriber.",
+    )
+    workers: int = _setting(
+        8, _int_range(1, 256), "Deliveries in flight at once (threads of the watcher process)."
+    )
+    max_attempts: int = _setting(
+        6,
+        _int_range(1, 100),
+        "Failed deliveries in a row after which a subscription is dropped; retries back off "
+        "exponentially from retry_seconds.",
+    )
+    retry_seconds: int = _setting(
+        15, _int_range(1, 86400), "Wait before the first retry of a failed delivery."
+    )
+    max_subscriptions_per_host: int = _setting(
+        50,
+        _int_range(1, 1_000_000),
+        "Subscriptions (pending or active) one callback host may hold.",
+    )
+    allow_loopback: bool = _setting(
+        False,
+        _bool,
+        "Accept callbacks on 127.0.0.0/8 and ::1 (for tests on one machine). Private, "
+        "link-local and metadata addresses are refused whatever this says.",
     )
 
 

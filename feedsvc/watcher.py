@@ -10,6 +10,7 @@ serving what the store holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -20,6 +21,7 @@ from feedsvc.events import FileEvents
 from feedsvc.pipeline import Scanner
 from feedsvc.settings import Settings
 from feedsvc.store import FileEventsState, Store, open_store
+from feedsvc.websub.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def scan_job(scanner: Scanner) -> None:
-    """One scheduled scan; problems are logged, never raised into the scheduler."""
+def _nothing() -> None:
+    return None
+
+
+def scan_job(scanner: Scanner, after: Callable[[], None] = _nothing) -> None:
+    """One scheduled scan; problems are logged, never raised into the scheduler.
+
+    ``after`` runs once the scan is over (the WebSub dispatcher looks at once).
+    """
     try:
         report = scanner.run()
     except (ContentRootError, StoreError):
@@ -38,10 +47,17 @@ def scan_job(scanner: Scanner) -> None:
         log.error("scan failed, feeds keep their last good state: %s", exc)
         return
     log.info("scan: %s", report.summary())
+    after()
 
 
-def event_scan(scanner: Scanner) -> float | None:
-    """The scan after file events: one that starts after them (``Scanner.run_after``)."""
+def event_scan(
+    scanner: Scanner, settle_seconds: float, after: Callable[[], None] = _nothing
+) -> float | None:
+    """The scan after file events: one that starts after them (``Scanner.run_after``).
+
+    Returns when to scan once more: a file still settling (``content.settle_seconds``)
+    was left for later, and no further event may come for it.
+    """
     try:
         report = scanner.run_after()
     except (ContentRootError, StoreError):
@@ -50,10 +66,13 @@ def event_scan(scanner: Scanner) -> float | None:
         log.error("scan failed, feeds keep their last good state: %s", exc)
         return None
     log.info("scan after file events: %s", report.summary())
-    return None
+    after()
+    return settle_seconds if report.pending else None
 
 
-def start_file_events(settings: Settings, scanner: Scanner, store: Store) -> FileEvents | None:
+def start_file_events(
+    settings: Settings, scanner: Scanner, store: Store, after: Callable[[], None] = _nothing
+) -> FileEvents | None:
     """Watch the content root when ``watch.file_events`` is on; say in the log and the
     store (for /api/status) whether events flow. None when they do not."""
     events: FileEvents | None = None
@@ -62,7 +81,7 @@ def start_file_events(settings: Settings, scanner: Scanner, store: Store) -> Fil
     else:
         events = FileEvents(
             settings.content_root,
-            lambda: event_scan(scanner),
+            lambda: event_scan(scanner, settings.content.settle_seconds, after),
             settings.watch.debounce_ms / 1000,
         )
         reason = events.start()
@@ -85,11 +104,16 @@ def start_file_events(settings: Settings, scanner: Scanner, store: Store) -> Fil
     return events
 
 
-def add_scan_job(scheduler: BaseScheduler, scanner: Scanner, interval_seconds: int) -> None:
+def add_scan_job(
+    scheduler: BaseScheduler,
+    scanner: Scanner,
+    interval_seconds: int,
+    after: Callable[[], None] = _nothing,
+) -> None:
     scheduler.add_job(
         scan_job,
         "interval",
-        args=(scanner,),
+        args=(scanner, after),
         seconds=interval_seconds,
         next_run_time=utc_now(),  # SPEC §3: once at start-up, then on the interval
         id="scan",
@@ -99,14 +123,32 @@ def add_scan_job(scheduler: BaseScheduler, scanner: Scanner, interval_seconds: i
     )
 
 
+def start_hub(settings: Settings, store: Store) -> Dispatcher | None:
+    """The WebSub dispatcher, when there is a hub to serve or external hubs to ping.
+
+    It runs here, in the one watcher process: web workers only queue requests.
+    """
+    if not (settings.websub.hub or settings.websub.hubs):
+        return None
+    try:
+        dispatcher = Dispatcher(settings, store, utc_now)
+    except StoreError as exc:
+        log.error("websub: the hub cannot start, no notifications will be sent: %s", exc)
+        return None
+    dispatcher.start()
+    return dispatcher
+
+
 def run_watcher(settings: Settings) -> None:
     """Run the watcher in the foreground until interrupted (``feedsvc watch``)."""
     store = open_store(settings.store.url)
     scheduler = BlockingScheduler(timezone=UTC)
     scanner = Scanner(settings, store, utc_now)
-    add_scan_job(scheduler, scanner, settings.watch.interval_seconds)
+    dispatcher = start_hub(settings, store)
+    after = dispatcher.wake if dispatcher is not None else _nothing
+    add_scan_job(scheduler, scanner, settings.watch.interval_seconds, after)
     log.info("watching %s every %d s", settings.content.path, settings.watch.interval_seconds)
-    events = start_file_events(settings, scanner, store)
+    events = start_file_events(settings, scanner, store, after)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -114,6 +156,8 @@ def run_watcher(settings: Settings) -> None:
     finally:
         if events is not None:
             events.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         store.close()

@@ -19,6 +19,7 @@ from feedsvc.web import create_app
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BASE = "https://news.example.com"
 EXTERNAL = ("https://hub.example.net/", "https://push.example.org/hub?x=1")
+HUBS = (BASE + "/websub", *EXTERNAL)  # the built-in hub first
 
 
 @pytest.fixture
@@ -42,23 +43,23 @@ def test_every_format_names_its_hubs_and_itself(client: FlaskClient, fmt: str) -
     path = f"/feeds/en/news-today.{fmt}"
     response = client.get(path, headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
-    assert link_header(response) == {"hub": list(EXTERNAL), "self": [BASE + path]}
+    assert link_header(response) == {"hub": list(HUBS), "self": [BASE + path]}
 
     body = client.get(path).data
     if fmt == "json":
         feed = json.loads(body)
-        assert feed["hubs"] == [{"type": "WebSub", "url": hub} for hub in EXTERNAL]
+        assert feed["hubs"] == [{"type": "WebSub", "url": hub} for hub in HUBS]
         assert feed["feed_url"] == BASE + path
     else:
         parsed = feedparser.parse(body)
         assert not parsed.bozo
         links = parsed.feed.links
-        assert [x.href for x in links if x.rel == "hub"] == list(EXTERNAL)
+        assert [x.href for x in links if x.rel == "hub"] == list(HUBS)
         assert [x.href for x in links if x.rel == "self"] == [BASE + path]
 
 
-def test_no_hub_configured_means_only_self(content_dir: Path, make_settings) -> None:
-    settings = make_settings(content_dir)
+def test_hub_off_and_none_configured_means_only_self(content_dir: Path, make_settings) -> None:
+    settings = make_settings(content_dir, websub_hub="false")
     store = open_store(settings.store.url)
     try:
         Scanner(settings, store, lambda: NOW).run()
@@ -66,5 +67,7 @@ def test_no_hub_configured_means_only_self(content_dir: Path, make_settings) -> 
         response = client.get("/feeds/all/all.atom")
         assert link_header(response) == {"self": [BASE + "/feeds/all/all.atom"]}
         assert "hubs" not in json.loads(client.get("/feeds/all/all.json").data)
+        # and nothing answers at the hub's address
+        assert client.post("/websub", data={"hub.mode": "subscribe"}).status_code == 404
     finally:
         store.close()

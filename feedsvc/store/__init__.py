@@ -11,9 +11,12 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from feedsvc.types import FeedInfo, FeedKey, FileState, Item, ScanReport, StoredFile
+
+if TYPE_CHECKING:
+    from feedsvc.store.hub import HubStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,10 @@ class Store(Protocol):
 
     def scan_lock(self, wait: bool = True) -> AbstractContextManager[bool]:
         """Hold the global scan lock; yields False if ``wait`` is False and it is taken."""
+        ...
+
+    def hub(self) -> HubStore:
+        """The WebSub hub's subscriptions, queue and counters (``store/hub.py``)."""
         ...
 
     def ping(self) -> None:

@@ -44,6 +44,9 @@ class Backend:
     # One pre-compiled SELECT on a raw pooled DBAPI connection: the hot path.
     fast_scalar: Callable[[PoolProxiedConnection, str], Any]
     setup_lock: Callable[[sa.Connection], None] = lambda _conn: None
+    # Serialises one kind of write transaction by name. SQLite needs nothing:
+    # its write transactions (BEGIN IMMEDIATE) are serialised already.
+    transaction_lock: Callable[[sa.Connection, str], None] = lambda _conn, _name: None
     extra_engines: tuple[sa.Engine, ...] = field(default=())
 
     def upsert(self, table: sa.Table, keys: Sequence[str]) -> sa.Executable:
@@ -184,5 +187,6 @@ def _postgresql_backend(url: sa.URL) -> Backend:
         single_options={"isolation_level": "AUTOCOMMIT"},
         fast_scalar=_postgresql_fast_scalar,
         setup_lock=locks.lock_schema_setup,
+        transaction_lock=locks.transaction_lock,
         extra_engines=(lock_engine,),
     )

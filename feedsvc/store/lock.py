@@ -55,6 +55,16 @@ def advisory_key(schema: str, name: str = LOCK_NAME) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def transaction_lock(conn: sa.Connection, name: str) -> None:
+    """PostgreSQL: hold the advisory lock ``name`` until ``conn``'s transaction ends.
+
+    For writes that read before they decide (a count against a cap), which
+    READ COMMITTED alone would let two processes decide at once.
+    """
+    schema = str(conn.execute(sa.text("SELECT current_schema()")).scalar_one())
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(schema, name)})
+
+
 def lock_schema_setup(conn: sa.Connection) -> None:
     """Serialise schema creation between processes until ``conn``'s transaction ends.
 

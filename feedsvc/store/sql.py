@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -30,6 +30,9 @@ from feedsvc.types import (
     Item,
     StoredFile,
 )
+
+if TYPE_CHECKING:
+    from feedsvc.store.hub import HubStore
 
 T = TypeVar("T")
 Options = Mapping[str, Any]
@@ -73,6 +76,7 @@ class SqlStore:
         self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         # (files stamp, states) of the last full read: see file_states.
         self._states: tuple[str, Mapping[str, FileState]] | None = None
+        self._hub: HubStore | None = None
         try:
             self._ensure_schema()
         except BaseException:
@@ -90,6 +94,14 @@ class SqlStore:
             with self._connect(self._backend.write_options) as conn, conn.begin():
                 self._backend.setup_lock(conn)
                 s.create(conn, self._backend.insert)
+
+    def hub(self) -> HubStore:
+        """The WebSub hub's tables on this store (created on first use)."""
+        if self._hub is None:
+            from feedsvc.store.hub import HubStore
+
+            self._hub = HubStore(self)
+        return self._hub
 
     def ping(self) -> None:
         with self._errors("reach the store"), self._connect(self._backend.single_options) as c:

@@ -86,13 +86,14 @@ def create_app(
     )
     app.extensions["feedsvc"] = svc
 
-    from feedsvc.web import api, feeds, pages
+    from feedsvc.web import api, feeds, pages, websub
 
     # The feed hot path answers before Flask; every other request reaches Flask.
     app.wsgi_app = feeds.FeedFastPath(app.wsgi_app, svc)  # type: ignore[method-assign]
     app.register_blueprint(feeds.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(websub.bp)
 
     @app.before_request
     def refuse_big_bodies() -> None:

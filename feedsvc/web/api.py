@@ -7,6 +7,7 @@ constant time on bytes) and the JSON shapes of SPEC §4. Scanning itself is
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from datetime import timedelta
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from feedsvc.errors import ContentRootError, StoreError
 from feedsvc.publish import ALL
-from feedsvc.web import services
+from feedsvc.web import services, websub
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -106,6 +107,11 @@ def status() -> Response:
         payload["errors"] = [{"path": e.path, "error": e.error} for e in state.report.errors]
         if state.report.errors:
             payload["status"] = "degraded"
+    if svc.settings.websub.hub or svc.settings.websub.hubs:
+        try:
+            payload["websub"] = websub.status(svc)
+        except StoreError:
+            payload["websub"] = None
     if failure is not None:
         # The last scan failed as a whole: the feeds serve the last good state.
         payload["status"] = "degraded"
@@ -164,6 +170,10 @@ def metrics() -> Response:
             ("failed", len(r.errors)),
         ):
             lines.append(f'feedsvc_last_scan_files{{outcome="{outcome}"}} {n}')
+    if svc.settings.websub.hub or svc.settings.websub.hubs:
+        # The store is down: the hub's figures come back with it.
+        with contextlib.suppress(StoreError):
+            lines += websub.metric_lines(svc)
     return Response(
         "\n".join(lines) + "\n", 200, content_type="text/plain; version=0.0.4; charset=utf-8"
     )
