@@ -58,7 +58,8 @@ class SubscriberProcess:
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
 
     def subscribe(self, feed_url: str) -> dict[str, str]:
-        response = requests.post(self.url + "/control/subscribe", json={"url": feed_url}, timeout=30)
+        control = self.url + "/control/subscribe"
+        response = requests.post(control, json={"url": feed_url}, timeout=30)
         response.raise_for_status()
         return response.json()
 
