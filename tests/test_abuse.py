@@ -586,6 +586,7 @@ def test_200_concurrent_refreshes_share_scans(serve, content_dir: Path, tmp_path
             "pending",
             "resources",
             "skipped",
+            "warnings",
             "duration_ms",
         }
         assert report["errors"] == [] and report["removed"] == 0 and report["updated"] == 0
