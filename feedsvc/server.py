@@ -25,15 +25,18 @@ Linux each worker binds the port itself (SO_REUSEPORT) and granian announces
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import ipaddress
 import logging
+import multiprocessing.connection
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from granian.constants import HTTPModes, Interfaces, RuntimeModes
@@ -55,6 +58,8 @@ BLOCKING_THREADS = 4
 # for any request in flight, short enough that keep-alive clients which keep
 # sending cannot hold a stop up.
 WORKERS_KILL_SECONDS = 5
+# After a stop, how often a worker still running is checked for open connections.
+IDLE_CHECK_SECONDS = 0.5
 WATCHER_STOP_SECONDS = 5
 # An idle kept-alive connection, or a client still sending its headers, is
 # closed after this long (gunicorn's keep-alive was 5 s).
@@ -68,12 +73,19 @@ def serve(
 ) -> int:
     try:
         address = _numeric_address(host, port)
+        port = _free_port(address, port)
         reserved = _reserve_port(address, port)
+    except PortInUseError as exc:
+        log.error("cannot listen on %s port %s: %s", host, exc.port, exc.strerror)
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", host, port, exc)
         return 1
     with reserved:
-        watcher = _start_watcher(config) if watch else None
+        settings = settings.listening_on(host, port)
+        if settings.base_url_follows_server:
+            log.info("links use %s (set site.base_url for a public name)", settings.site.base_url)
+        watcher = _start_watcher(config, settings) if watch else None
         if watcher is not None:
             log.info("watcher started (pid %s)", watcher.pid)
         try:
@@ -87,6 +99,35 @@ def _numeric_address(host: str, port: int) -> str:
     """granian takes IP literals only; a name is resolved here, as gunicorn did."""
     info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     return str(info[0][4][0])
+
+
+class PortInUseError(OSError):
+    """Another process, feedsvc or not, listens on the port asked for."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(errno.EADDRINUSE, f"port {port} is already in use by another process")
+        self.port = port
+
+
+def _free_port(address: str, port: int) -> int:
+    """``port`` if nobody listens on it (0: a free port), else ``PortInUseError``.
+
+    The bind here is without SO_REUSEPORT, which the workers use, so it fails
+    on a port that any process listens on, another feedsvc included: a second
+    server would otherwise share the port and the kernel would split the
+    requests between two sites. SO_REUSEADDR keeps a port that only has
+    connections in TIME_WAIT (a server just restarted) usable.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(port) from exc
+            raise
+        return int(probe.getsockname()[1])
 
 
 def _reserve_port(address: str, port: int) -> socket.socket:
@@ -120,7 +161,7 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _start_watcher(config: str | None) -> subprocess.Popen[bytes]:
+def _start_watcher(config: str | None, settings: Settings) -> subprocess.Popen[bytes]:
     """``feedsvc watch`` as a child process with the same config and environment.
 
     A fresh interpreter, not a fork (no copy of any lock or connection) and not
@@ -131,7 +172,13 @@ def _start_watcher(config: str | None) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "feedsvc", "watch"]
     if config is not None:
         argv += ["--config", config]
-    return subprocess.Popen(argv, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    if log.isEnabledFor(logging.DEBUG):
+        argv.append("--verbose")
+    env = dict(os.environ)
+    if settings.base_url_follows_server:
+        # Items' urls are written by the watcher: the same links as the web workers.
+        env["FEEDSVC_SITE_BASE_URL"] = settings.site.base_url
+    return subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
 
 
 def _stop_watcher(watcher: subprocess.Popen[bytes]) -> None:
@@ -223,6 +270,50 @@ class _Granian(MPServer):
         # Only now, with no fork to come, may this process run a thread of its own.
         threading.Thread(target=self._announce, name="feedsvc-ready", daemon=True).start()
 
+    def _stop_workers(self) -> None:
+        """Stop every worker: SIGTERM, up to ``WORKERS_KILL_SECONDS`` in all, then SIGKILL.
+
+        Replaces granian's own, which races with the thread it runs per worker
+        to reap it: when that thread reaps a worker that stopped at once, its
+        ``is_alive()`` check answers True, and it logs "Killing worker-1 after
+        it refused to gracefully stop" milliseconds after SIGTERM, on an idle
+        server. A worker's sentinel becomes ready when the process ends,
+        whoever reaps it, so here an idle stop is quiet and a busy worker
+        gets the whole grace period to finish its requests.
+
+        A worker that has just started can lose the SIGTERM (it lands before
+        granian's server waits for it), and a second SIGTERM hangs a worker
+        that is finishing requests, so it is never repeated: a worker still
+        running after ``IDLE_CHECK_SECONDS`` with no connection open has
+        nothing left to finish, and is ended quietly.
+        """
+        workers: list[Any] = list(self.wrks)
+        for worker in workers:
+            worker.terminate()
+        pending = {worker.inner.sentinel: worker for worker in workers}
+        deadline = time.monotonic() + WORKERS_KILL_SECONDS
+        while pending and (left := deadline - time.monotonic()) > 0:
+            ready = multiprocessing.connection.wait(
+                list(pending), timeout=min(left, IDLE_CHECK_SECONDS)
+            )
+            for sentinel in ready:
+                log.debug("worker-%d stopped", pending.pop(sentinel).idx + 1)
+            for sentinel, worker in list(pending.items()):
+                if sentinel not in ready and not _open_connections(worker.inner.pid):
+                    log.debug("worker-%d idle after the stop: ended", worker.idx + 1)
+                    worker.kill()
+                    del pending[sentinel]
+        for worker in pending.values():
+            log.warning(
+                "worker-%d still busy %d s after the stop: killed",
+                worker.idx + 1,
+                WORKERS_KILL_SECONDS,
+            )
+            worker.kill()
+        for worker in workers:
+            worker.join()
+        self.wrks.clear()
+
     def _announce(self) -> None:
         """Log "Listening at" once a worker has answered a request on the port."""
         url = f"http://{self._bind_addr_fmt}"
@@ -232,6 +323,38 @@ class _Granian(MPServer):
                 log.info("Listening at: %s (pid %s)", url, os.getpid())
                 return
             self.main_loop_interrupt.wait(0.05)
+
+
+# TCP states of /proc/net/tcp in which a connection may still carry an answer:
+# ESTABLISHED, and CLOSE_WAIT (the client has sent all it will, the answer may not be done).
+_BUSY_TCP_STATES = frozenset({"01", "08"})
+
+
+def _open_connections(pid: int) -> int:
+    """How many TCP connections process ``pid`` holds open (Linux ``/proc``; else 1).
+
+    Counts the sockets among its file descriptors that ``/proc/PID/net/tcp``
+    and ``tcp6`` list in a busy state: a worker with none has no request in flight.
+    """
+    if sys.platform != "linux":
+        return 1  # cannot tell: let it have the grace period
+    try:
+        inodes = set()
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            target = os.readlink(fd.path)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        busy = 0
+        for table in ("tcp", "tcp6"):
+            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as rows:
+                next(rows)  # the header
+                for row in rows:
+                    fields = row.split()
+                    if fields[3] in _BUSY_TCP_STATES and fields[9] in inodes:
+                        busy += 1
+    except OSError:  # it ended meanwhile (nothing open), or an fd closed under us
+        return 1 if os.path.exists(f"/proc/{pid}") else 0
+    return busy
 
 
 def _probe_address(bound: str) -> str:

@@ -10,6 +10,7 @@ at import time: ``load_settings`` is called once, at the top (CLI or
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -51,7 +52,9 @@ def _nonempty_text(value: object) -> str:
 
 
 def _base_url(value: object) -> str:
-    url = _nonempty_text(value).rstrip("/")
+    url = _text(value).rstrip("/")
+    if not url:
+        return ""  # follow the address `feedsvc serve` listens on (Settings.listening_on)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("expected an absolute http(s) URL, e.g. https://news.example.com")
@@ -101,12 +104,46 @@ def _int_range(low: int, high: int) -> Parser:
     return parse
 
 
-def _globs(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [part for part in value.split(",")]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of glob patterns")
-    return tuple(v.strip() for v in value if v.strip())
+def _text_list(what: str) -> Parser:
+    """A list of strings: a TOML list, or from the environment a TOML/JSON list or a comma list.
+
+    ``'["*.txt", "*.bak"]'`` and ``'*.txt, *.bak'`` give the same list; a value
+    that starts like a list but is not one is refused, never read as one odd item.
+    """
+
+    def parse(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = _list_from_text(value, what)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"expected a list of {what}")
+        return tuple(v.strip() for v in value if v.strip())
+
+    return parse
+
+
+def _list_from_text(text: str, what: str) -> list[object]:
+    text = text.strip()
+    if not text.startswith(("[", "{", '"', "'")):
+        return [part for part in text.split(",")]
+    # Written like a TOML or JSON value: read it as one (a JSON list is TOML too).
+    try:
+        found = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        try:
+            found = json.loads(text)
+        except ValueError:
+            found = None
+    if isinstance(found, str):
+        found = [found]
+    if not isinstance(found, list):
+        raise ValueError(
+            f"expected a list of {what}: a TOML/JSON list such as "
+            '["*.txt", "drafts/*"], or a comma list such as *.txt,drafts/*'
+        )
+    return found
+
+
+_globs = _text_list("glob patterns")
 
 
 def _bool(value: object) -> bool:
@@ -121,7 +158,7 @@ def _bool(value: object) -> bool:
 
 def _hub_urls(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
+        value = [part for part in _list_from_text(value, "hub URLs") if str(part).strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of hub URLs")
     urls = tuple(v.strip() for v in value)
@@ -136,7 +173,7 @@ def _hub_urls(value: object) -> tuple[str, ...]:
 
 def _extensions(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        value = value.split(",")
+        value = _list_from_text(value, "file extensions")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of file extensions such as ['.md', '.txt']")
     found: list[str] = []
@@ -173,10 +210,12 @@ class SiteSettings:
         "News feeds by category and language.", _text, "One sentence describing the site."
     )
     base_url: str = _setting(
-        "http://127.0.0.1:8080",
+        "",
         _base_url,
         "Public URL of the service. Every absolute link (self links, item pages) is built "
-        "from it, never from the request's Host header.",
+        "from it, never from the request's Host header. Empty: http://HOST:PORT where "
+        "`feedsvc serve` listens (server.host and server.port, or --host and --port; the "
+        "real port for --port 0). Set it whenever the service is reached by another name.",
     )
     id_prefix: str = _setting(
         "tag:feedsvc.localhost,2024:",
@@ -379,6 +418,15 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     websub: WebSubSettings = field(default_factory=WebSubSettings)
+    # True when site.base_url was left empty: links follow where `serve` listens.
+    base_url_follows_server: bool = False
+
+    def listening_on(self, host: str, port: int) -> Settings:
+        """These settings for a server on ``host:port``: an explicit base_url wins."""
+        if not self.base_url_follows_server:
+            return self
+        site = dataclasses.replace(self.site, base_url=listen_url(host, port))
+        return dataclasses.replace(self, site=site)
 
     @property
     def content_root(self) -> Path:
@@ -446,6 +494,8 @@ def load_settings(
             raise ConfigError(str(config_path), f"not valid TOML: {exc}") from exc
 
     values: dict[str, dict[str, object]] = {name: {} for name in SECTIONS}
+    # Where each value came from, for errors: "site.title" or "FEEDSVC_SITE_TITLE".
+    origin: dict[tuple[str, str], str] = {}
     for section, table in raw.items():
         if section not in SECTIONS:
             raise ConfigError(section, f"unknown section in {config_path}")
@@ -461,6 +511,7 @@ def load_settings(
         if section not in SECTIONS or not key:
             raise ConfigError(name, "unknown setting in the environment")
         values[section][key] = value
+        origin[(section, key)] = f"{name} ({section}.{key})"
 
     sections: dict[str, object] = {}
     for section, cls in SECTIONS.items():
@@ -473,6 +524,27 @@ def load_settings(
             try:
                 parsed[key] = f.metadata["parse"](value)
             except ValueError as exc:
-                raise ConfigError(f"{section}.{key}", str(exc)) from exc
+                where = origin.get((section, key), f"{section}.{key}")
+                raise ConfigError(where, str(exc)) from exc
         sections[section] = cls(**parsed)
-    return Settings(**sections)  # type: ignore[arg-type]
+    settings = Settings(**sections)  # type: ignore[arg-type]
+    if not settings.site.base_url:
+        settings = dataclasses.replace(settings, base_url_follows_server=True)
+        settings = settings.listening_on(settings.server.host, settings.server.port)
+    return settings
+
+
+def listen_url(host: str, port: int) -> str:
+    """``http://host:port`` as a browser on this machine reaches it.
+
+    Every-address binds (``0.0.0.0``, ``::``) are reached on loopback; an IPv6
+    literal is bracketed (RFC 3986 §3.2.2).
+    """
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a name for the address, nothing is bound here
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
