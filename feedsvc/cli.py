@@ -11,52 +11,30 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from feedsvc import __version__
-from feedsvc.errors import ConfigError, ContentRootError, FeedsvcError, SourceError
+from feedsvc.errors import ConfigError, FeedsvcError, SourceError
 from feedsvc.settings import Settings, load_settings
 
 log = logging.getLogger("feedsvc")
+Command = Callable[[Settings, argparse.Namespace], int]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _progress(stream: object) -> object:
-    """A one-line progress bar for terminals; None (no output) otherwise."""
-    if not getattr(stream, "isatty", lambda: False)():
-        return None
-
-    def show(done: int, total: int) -> None:
-        if total < 200 and done != total:
-            return
-        if done % 100 and done != total:
-            return
-        width = 30
-        filled = width * done // total
-        print(
-            f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} files",
-            end="",
-            file=stream,
-            flush=True,
-        )  # type: ignore[call-overload]
-        if done == total:
-            print(file=stream)  # type: ignore[call-overload]
-
-    return show
-
-
 def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
     from feedsvc.pipeline import Scanner
+    from feedsvc.progress import ScanProgress
     from feedsvc.store import open_store
 
     store = open_store(settings.store.url)
     try:
-        report = Scanner(settings, store, utc_now).run(progress=_progress(sys.stderr))  # type: ignore[arg-type]
+        report = Scanner(settings, store, utc_now).run(progress=ScanProgress(sys.stderr))
     finally:
         store.close()
     print(report.summary())
@@ -198,31 +176,102 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+# name -> (one-line help, description, examples): each command's --help shows
+# its description and examples, `feedsvc --help` the one-line help.
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": (
+        "serve the feeds (and watch the folder)",
+        "Run the production web server (server.workers processes) and, unless\n"
+        "--no-watch, one watcher that rescans the content folder. Refuses a port\n"
+        "another program already listens on. Without site.base_url, links point\n"
+        "at the address and port it listens on.",
+        "feedsvc serve\n"
+        "  feedsvc serve --port 0 --no-watch          # any free port, web only\n"
+        "  feedsvc serve --config site.toml --host 0.0.0.0",
+    ),
+    "watch": (
+        "rescan on a schedule, without serving",
+        "Rescan once now and then every watch.interval_seconds, for deployments\n"
+        "that run the web processes (feedsvc serve --no-watch) apart.",
+        "feedsvc watch --config site.toml",
+    ),
+    "scan": (
+        "rescan once and print the summary",
+        "Rescan the content folder once; print what changed and each file that\n"
+        "failed. A long scan shows progress on a terminal, and logs a line every\n"
+        "few seconds otherwise.",
+        "feedsvc scan\n  feedsvc scan --strict -v        # exit 1 if a file failed; debug log",
+    ),
+    "check": (
+        "parse and normalise without writing",
+        "Show each item's key fields and every problem; writes nothing.\nExit 1 on problems.",
+        "feedsvc check\n  feedsvc check content/politics/budget-2025.md",
+    ),
+    "build": (
+        "write every feed as static files",
+        "Rescan, then write every feed, the index page, the OPML list and the\n"
+        "item pages into OUT_DIR, byte for byte as served. The folder is built\n"
+        "beside OUT_DIR and swapped in, so a web server reading it never sees a\n"
+        "half-written or missing file, and nothing stale is left.",
+        "feedsvc build public/",
+    ),
+    "feeds": (
+        "list every feed URL with its item count",
+        "Print every feed URL of the grid (every format), a tab, and its item\n"
+        "count, from the store as the last scan left it.",
+        "feedsvc feeds\n  feedsvc feeds | grep /en/",
+    ),
+}
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes, before or after the command name.
+
+    On the subcommands they default to SUPPRESS: argparse would otherwise let
+    the subparser's default overwrite a value given before the command.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
         "--config",
         metavar="PATH",
+        default=default(None),
         help="settings file (default: $FEEDSVC_CONFIG, else config/feedsvc.toml)",
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default(False), help="log debug details"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feedsvc",
         description="Serve a folder of news content as RSS 2.0, Atom 1.0 and JSON Feed 1.1.",
-        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Every setting can also be given as FEEDSVC_<SECTION>_<KEY>, "
-        "e.g. FEEDSVC_SERVER_REFRESH_TOKEN.",
+        "e.g. FEEDSVC_SERVER_REFRESH_TOKEN.\n"
+        "`feedsvc COMMAND --help` describes each command, with examples.",
     )
+    _add_common(parser, suppress=False)
     parser.add_argument("--version", action="version", version=f"feedsvc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "serve",
-        parents=[common],
-        help="serve the feeds (and watch the folder)",
-        description="Run the production web server and, unless --no-watch, "
-        "the watcher that rescans the content folder.",
-    )
+    def command(name: str, func: Command) -> argparse.ArgumentParser:
+        summary, description, examples = _COMMANDS[name]
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=f"example:\n  {examples}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_common(p, suppress=True)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("serve", cmd_serve)
     p.add_argument("--host", help="address to listen on (default: server.host)")
     p.add_argument(
         "--port", type=int, help="port to listen on, 0 for any free one (default: server.port)"
@@ -230,47 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-watch", action="store_true", help="web only; run `feedsvc watch` elsewhere"
     )
-    p.set_defaults(func=cmd_serve)
-
-    p = sub.add_parser(
-        "watch",
-        parents=[common],
-        help="rescan on a schedule, without serving",
-        description="Rescan once now and then every watch.interval_seconds.",
-    )
-    p.set_defaults(func=cmd_watch)
-
-    p = sub.add_parser(
-        "scan",
-        parents=[common],
-        help="rescan once and print the summary",
-        description="Rescan the content folder once; print what changed and each file that failed.",
-    )
+    command("watch", cmd_watch)
+    p = command("scan", cmd_scan)
     p.add_argument("--strict", action="store_true", help="exit 1 if any file failed")
-    p.set_defaults(func=cmd_scan)
-
-    p = sub.add_parser(
-        "check",
-        parents=[common],
-        help="parse and normalise without writing",
-        description="Show each item's key fields and every problem; "
-        "writes nothing. Exit 1 on problems.",
-    )
+    p = command("check", cmd_check)
     p.add_argument("path", nargs="?", help="a file or folder (default: content.path)")
-    p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser(
-        "build",
-        parents=[common],
-        help="write every feed as static files",
-        description="Rescan, then write every feed, the index page and the "
-        "OPML list into OUT_DIR, byte for byte as served.",
-    )
-    p.add_argument("out_dir", metavar="OUT_DIR")
-    p.set_defaults(func=cmd_build)
-
-    p = sub.add_parser("feeds", parents=[common], help="list every feed URL with its item count")
-    p.set_defaults(func=cmd_feeds)
+    p = command("build", cmd_build)
+    p.add_argument("out_dir", metavar="OUT_DIR", help="the folder to write (made or replaced)")
+    command("feeds", cmd_feeds)
     return parser
 
 
@@ -286,6 +302,23 @@ def setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure a user can cause ends in one line, never a traceback."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
+        return code
+    except KeyboardInterrupt:
+        print("feedsvc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`feedsvc feeds | head -1`): stop quietly.
+        # Point stdout at /dev/null so the flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a command killed by the signal reports
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
@@ -296,12 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.func(settings, args)
-    except ContentRootError as exc:
-        print(f"feedsvc: {exc}", file=sys.stderr)
-        return 2
     except FeedsvcError as exc:
         print(f"feedsvc: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # A file or folder the command was pointed at: say which and why.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"feedsvc: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return result

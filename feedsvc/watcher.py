@@ -10,6 +10,7 @@ serving what the store holds.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from feedsvc.errors import ContentRootError, FeedsvcError, StoreError
 from feedsvc.events import FileEvents
 from feedsvc.pipeline import Scanner
+from feedsvc.progress import ScanProgress
 from feedsvc.settings import Settings
 from feedsvc.store import FileEventsState, Store, open_store
 from feedsvc.websub.dispatch import Dispatcher
@@ -40,7 +42,7 @@ def scan_job(scanner: Scanner, after: Callable[[], None] = _nothing) -> None:
     ``after`` runs once the scan is over (the WebSub dispatcher looks at once).
     """
     try:
-        report = scanner.run()
+        report = scanner.run(progress=ScanProgress(sys.stderr, bar=False))
     except (ContentRootError, StoreError):
         return  # logged and recorded (for /api/status) by the Scanner
     except FeedsvcError as exc:
