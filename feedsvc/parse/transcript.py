@@ -76,41 +76,67 @@ def _date(path: str, value: str, line_no: int, what: str) -> datetime:
 
 
 def _side_ok(side: str) -> bool:
-    """A name or affiliation: short, capitalised like a name, no sentence marks."""
+    """One side of a source line: short, no sentence marks."""
     words = side.split()
-    lowercase_words = sum(1 for w in words if w[0].islower())
     return (
         0 < len(side) <= MAX_SOURCE_SIDE_CHARS
         and len(words) <= MAX_SOURCE_SIDE_WORDS
-        and not side[0].islower()
-        # "Minister of Foreign Affairs" passes, "The ratio of exports" does not.
-        and lowercase_words * 3 <= len(words)
         and not any(c in side for c in '?!;:"“”')
     )
+
+
+def _starts_like_a_name(text: str) -> bool:
+    """A capital or a caseless letter (Hangul, digits) first."""
+    return not text[0].islower()
+
+
+def _written_like_a_name(text: str) -> bool:
+    """Most words start like a name: ``Coach Kim Min-jae``, not ``The ratio of exports``."""
+    words = text.split()
+    return sum(1 for w in words if w[0].islower()) * 2 < len(words)
+
+
+def _full_name(text: str) -> bool:
+    """Two words or more, every one starting like a name: ``Park Ji-sung``."""
+    words = text.split()
+    return len(words) >= 2 and all(_starts_like_a_name(w) for w in words)
 
 
 def is_attribution(line: str) -> bool:
     """Whether a one-line paragraph names the source of the quote that follows.
 
-    Two forms (SPEC §1.2): ``N. Korean Central TV/`` (ends with a slash) and
-    ``Prof. Park Won-gon / Ewha Womans Univ.`` (name, spaced slash,
-    affiliation). Both sides must be short, capitalised like names (at
-    most a third of the words lowercase; caseless scripts such as Hangul
-    pass), and the line must not end like a sentence (a final ``.`` only
-    after a capitalised abbreviation such as ``Univ.``), so prose such as
-    "Prices rose 5% / year." or "Input / output is balanced." stays prose.
+    Told by its shape (docs/content-formats.md, "Transcripts"), not by capital
+    letters: ``N. Korean Central TV/`` (a source ending with a slash) or
+    ``Coach Kim Min-jae / Korea national team`` (a name, a spaced slash, an
+    affiliation). The line is short, has one slash, the name is written like
+    a name, the affiliation starts like one or follows a full name, and the line
+    does not end like a sentence (a final ``.`` only after a capitalised
+    abbreviation such as ``Univ.``). So prose such as "Prices rose 5% / year.",
+    "Exports / imports" or "Input / output is balanced." stays prose.
     """
     line = line.strip()
     if not line or len(line) > MAX_ATTRIBUTION_CHARS:
         return False
     if line.endswith("/"):
+        # A short line ending with a slash is the shape itself: any source.
         source = line[:-1].strip()
-        return "/" not in source and _side_ok(source) and not _SENTENCE_END.search(source)
-    name, sep, affiliation = line.partition(" / ")
-    if not sep or "/" in affiliation or "/" in name:
+        return (
+            "/" not in source
+            and _side_ok(source)
+            and _starts_like_a_name(source)
+            and not _SENTENCE_END.search(source)
+        )
+    who, sep, affiliation = line.partition(" / ")
+    who, affiliation = who.strip(), affiliation.strip()
+    if not sep or "/" in affiliation or "/" in who:
         return False
-    name, affiliation = name.strip(), affiliation.strip()
-    if not (_side_ok(name) and _side_ok(affiliation)):
+    if not (_side_ok(who) and _side_ok(affiliation)):
+        return False
+    if not (_starts_like_a_name(who) and _written_like_a_name(who)):
+        return False
+    # The affiliation may be a lowercase role ("former national team captain")
+    # after a full name; after anything else it starts like a name.
+    if not (_starts_like_a_name(affiliation) or _full_name(who)):
         return False
     return not _SENTENCE_END.search(line) or _ABBREVIATION.search(line) is not None
 
