@@ -171,6 +171,10 @@ class Store(Protocol):
         remembered by every write of their items and never forgotten."""
         ...
 
+    def known_feeds(self) -> tuple[FeedKey, ...]:
+        """Every feed that ever had a non-draft item (see ``known_feed``), sorted."""
+        ...
+
     def record_scan(self, state: ScanState) -> None:
         """Remember the last finished scan (one row, overwritten); clears the failure."""
         ...

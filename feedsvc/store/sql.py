@@ -232,6 +232,14 @@ class SqlStore:
             return None
         return FeedInfo(key=key, item_count=0, category_name=name or None)
 
+    def known_feeds(self) -> tuple[FeedKey, ...]:
+        k = s.known_feeds
+        q = sa.select(k.c.facet, k.c.language, k.c.slug).order_by(k.c.facet, k.c.language, k.c.slug)
+        rows = self._single("list known feeds", lambda c: c.execute(q).all())
+        return tuple(
+            FeedKey(language=lang, category=slug, facet=facet) for facet, lang, slug in rows
+        )
+
     def last_scan(self) -> ScanState | None:
         q = sa.select(s.scan_state.c.report, s.scan_state.c.finished_at).where(
             s.scan_state.c.id == 1
