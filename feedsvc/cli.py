@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feedsvc import __version__
+from feedsvc.dates import first_seen
 from feedsvc.errors import ConfigError, FeedsvcError, SourceError
 from feedsvc.settings import Settings, load_settings
 
@@ -40,11 +41,12 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
     print(report.summary())
     for error in report.errors:
         print(f"  {error.path}: {error.error}")
+    for warning in report.warnings:
+        print(f"  {warning.path}: warning: {warning.warning}")
     return 1 if args.strict and report.errors else 0
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from feedsvc.dates import first_seen
     from feedsvc.discover import discover, read_source
     from feedsvc.normalise import normalise_document
     from feedsvc.normalise.conventions import not_an_item
@@ -78,6 +80,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     for error in errors:
         print(f"{error.path}: ERROR {error.error}")
     now = utc_now()
+    claims: list[tuple[datetime, str, str]] = []  # (first seen, path, id) of each item
     for source in files:
         try:
             raw = parse_document(
@@ -97,8 +100,9 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{source.path}: ERROR {exc.reason}")
             continue
         item, dates = done.item, done.dates
+        claims.append((first_seen(source.mtime_ns, now), source.path, item.id))
         print(f"{source.path}:")
-        for warning in raw.warnings:
+        for warning in raw.warnings + done.warnings:
             print(f"  warning:    {warning}")
         print(f"  id:         {item.id}")
         print(f"  guid:       {item.guid}")
@@ -117,13 +121,28 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  draft:      {'yes' if item.draft else 'no'}")
         summary = item.summary if len(item.summary) <= 120 else item.summary[:119] + "…"
         print(f"  summary:    {summary}")
-        for warning in done.warnings:
-            print(f"  WARNING     {warning}")
+    for path, reason in _collisions(claims):
+        problems += 1
+        print(f"{path}: ERROR {reason}")
     print(
         f"{len(files) + len(errors) + len(resources)} files, {problems} with problems; "
         f"skipped: {len(resources)} resources, {skipped} not items"
     )
     return 1 if problems else 0
+
+
+def _collisions(claims: list[tuple[datetime, str, str]]) -> list[tuple[str, str]]:
+    """(path, error) of each file refused its id, as a scan of a new folder would (claims.py)."""
+    from feedsvc.claims import Claims, collision_reason
+
+    decided = Claims({}, ())
+    refused = []
+    for _, path, item_id in sorted(claims):
+        claim = decided.claim(path, item_id, "")
+        if claim.verdict == "refuse":
+            assert claim.holder is not None
+            refused.append((path, collision_reason(item_id, claim.holder)))
+    return sorted(refused)
 
 
 def _dated(moment: datetime, source: str, guessed: bool) -> str:

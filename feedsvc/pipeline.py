@@ -25,6 +25,7 @@ from itertools import islice
 
 from feedsvc import budget
 from feedsvc.budget import BudgetRunner
+from feedsvc.claims import Claims, collision_reason
 from feedsvc.dates import first_seen
 from feedsvc.discover import (
     CHANGING_REASON,
@@ -41,7 +42,15 @@ from feedsvc.normalise.conventions import not_an_item
 from feedsvc.parse import parse_document
 from feedsvc.settings import Settings
 from feedsvc.store import ScanChanges, ScanFailure, ScanState, ScanWriter, Store
-from feedsvc.types import FileError, FileWarning, Item, ScanReport, SourceFile, StoredFile
+from feedsvc.types import (
+    FileError,
+    FileState,
+    FileWarning,
+    Item,
+    ScanReport,
+    SourceFile,
+    StoredFile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +84,9 @@ class _Plan:
     errors: list[FileError]
     deferred: list[str]  # files still being written: read again by the next scan
     warnings: list[FileWarning] = field(default_factory=list)
+    # Files read in this scan claiming an id held by another or still open, by id.
+    candidates: dict[str, list[_Candidate]] = field(default_factory=dict)
+    moved_from: set[str] = field(default_factory=set)  # gone files whose item moved
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -143,6 +155,7 @@ def scan(
         settling = _Settling(now, settings.content.settle_seconds)
 
         to_read: list[SourceFile] = []
+        claiming: dict[str, tuple[str, str]] = {}  # unchanged failing files: (id, error)
         known = 0  # found files the store has a row for
         for source in found.files:
             prev = states.get(source.path)
@@ -159,7 +172,10 @@ def scan(
                         plan.skipped += 1  # a document that is not an item, as last time
                     else:
                         plan.unchanged += 1
-                    if prev.error:
+                    if prev.error and prev.item_id is not None:
+                        # A failing holder, or a refused claimant: told apart below.
+                        claiming[source.path] = (prev.item_id, prev.error)
+                    elif prev.error:
                         plan.errors.append(FileError(source.path, prev.error))
                     continue
             elif settling.recent(source):
@@ -170,33 +186,70 @@ def scan(
         if known < len(states):  # some stored file was not found (else none is gone)
             present = {source.path for source in found.files}
             gone = sorted(path for path in states if path not in present)
+        holders, waiting = _holders(store, states) if to_read or gone or claiming else ({}, {})
         # Full rows (with dates) only for the files that need them: the read ones,
-        # and the unreadable ones whose error is recorded on their row.
+        # the unreadable ones whose error is recorded on their row, and gone
+        # holders (a moved file takes over their dates).
         wanted = [s.path for s in to_read if s.path in states]
-        wanted += [path for path in gone if _failing_reason(path, failing) is not None]
+        wanted += [
+            path
+            for path in gone
+            if _failing_reason(path, failing) is not None or path in holders.values()
+        ]
         stored = store.files(wanted) if wanted else {}
-        # Which file holds each id, to refuse a second file claiming it (read files only).
-        owners = (
-            {f.item_id: path for path, f in states.items() if f.item_id is not None}
-            if to_read
-            else {}
+        claims = Claims(
+            holders,
+            (stored[p] for p in gone if p in stored and _failing_reason(p, failing) is None),
+            waiting,
         )
+        waiting_paths = {path for paths in waiting.values() for path in paths}
+        sources = {s.path: s for s in found.files if s.path in waiting_paths}
         # Free the fingerprints before the collector is back: its first pass
         # would otherwise walk every one of them (about 50 ms at 50,000 files).
         del found
 
+    # claims.py: of the files read now, the one seen first claims an id first.
+    to_read.sort(key=lambda s: (_seen(s, stored.get(s.path), now), s.path))
     work = [(source, stored.get(source.path)) for source in to_read]
+
+    def redo(
+        source: SourceFile, prev: StoredFile | None, moved_from: StoredFile | None
+    ) -> _Outcome:
+        return _process(
+            settings, source, prev, now=now, renormalise=renormalise, moved_from=moved_from
+        )
+
+    reread_paths: set[str] = set()
+
+    def reread(path: str) -> _Candidate | None:
+        reread_paths.add(path)
+        source = sources.get(path)
+        prev = store.files([path]).get(path)
+        if source is None or prev is None:
+            return None
+        outcome = redo(source, prev, None)
+        return None if outcome.item is None else (source, prev, outcome)
+
     with ExitStack() as stack:
         writer = stack.enter_context(store.scan_writer())
         outcomes = stack.enter_context(
             closing(_outcomes(settings, work, now, renormalise, _workers(workers, len(work))))
         )
         for done, ((source, prev_file), outcome) in enumerate(zip(work, outcomes, strict=True), 1):
-            _record(source, prev_file, outcome, owners=owners, plan=plan, now=now)
+            _record(source, prev_file, outcome, claims=claims, plan=plan, now=now, redo=redo)
             if len(plan.pending) >= STAGE_ITEMS:
                 _stage(store, writer, plan)
             if progress is not None:
                 progress(done, len(work))
+        _settle_open_ids(plan, claims, waiting, reread)
+        for path, (item_id, error) in claiming.items():
+            if path in reread_paths:
+                continue  # decided again above
+            holder = claims.holder(item_id)
+            if holder == path:  # a holder that fails: its last good item stays
+                plan.errors.append(FileError(path, error))
+            elif holder is not None:  # still waiting: say for whom, on every scan
+                plan.errors.append(FileError(path, collision_reason(item_id, holder)))
         _stage(store, writer, plan)
 
         # Files discovery could see but not accept (over the size cap, a symbolic
@@ -212,16 +265,20 @@ def scan(
                 plan.files.append(replace(prev_row, error=reason))
         plan.errors.extend(FileError(path, reason) for path, reason in failing.items())
 
-        removed = plan.dropped + sum(1 for p in removed_paths if states[p].item_id is not None)
+        removed = plan.dropped + sum(
+            1
+            for p in removed_paths
+            if claims.held_before(p, states[p].item_id) and p not in plan.moved_from
+        )
         changes = ScanChanges(
-            files=tuple(plan.files),
+            files=_latest(plan.files),
             removed_paths=tuple(removed_paths),
             removed_items=tuple(plan.removed_items),
             settings_digest=digest if renormalise else None,
         )
         generation = writer.commit(changes)
-    for error in plan.errors:
-        log.debug("problem in %s: %s", error.path, error.error)
+    for problem in plan.errors:
+        log.debug("problem in %s: %s", problem.path, problem.error)
     return ScanReport(
         added=plan.added,
         updated=plan.updated,
@@ -312,9 +369,47 @@ def _stage(store: Store, writer: ScanWriter, plan: _Plan) -> None:
             changed.append(item)
         else:
             plan.unchanged += 1
-    writer.stage(plan.files, changed)
+    writer.stage(_latest(plan.files), changed)
     plan.files.clear()
     plan.pending.clear()
+
+
+def _latest(files: list[StoredFile]) -> tuple[StoredFile, ...]:
+    """One row per path, the last one recorded (a refused file may win later in the scan)."""
+    return tuple({f.path: f for f in files}.values())
+
+
+def _holders(
+    store: Store, states: Mapping[str, FileState]
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """(id -> the file holding it, id -> files waiting for it), from the stored rows.
+
+    A file row without an error that names an id holds it. A failing row that
+    names one either holds it (its last good item is stored) or was refused
+    and waits: the store says which file the item came from.
+    """
+    holders: dict[str, str] = {}
+    failing: dict[str, str] = {}
+    for path, state in states.items():
+        if state.item_id is None:
+            continue
+        if state.error:
+            failing[path] = state.item_id
+        else:
+            holders[state.item_id] = path
+    waiting: dict[str, list[str]] = {}
+    if failing:
+        sources = store.item_sources(set(failing.values()))
+        for path, item_id in sorted(failing.items()):
+            if sources.get(item_id) == path:
+                holders[item_id] = path
+            else:
+                waiting.setdefault(item_id, []).append(path)
+    return holders, {item_id: tuple(paths) for item_id, paths in waiting.items()}
+
+
+def _seen(source: SourceFile, prev: StoredFile | None, now: datetime) -> datetime:
+    return prev.first_seen if prev is not None else first_seen(source.mtime_ns, now)
 
 
 def _failing_reason(path: str, failing: Mapping[str, str]) -> str | None:
@@ -337,10 +432,13 @@ def _process(
     now: datetime,
     renormalise: bool,
     runner: BudgetRunner | None = None,
+    moved_from: StoredFile | None = None,
 ) -> _Outcome:
     """Read, parse and normalise one new or changed file; no store, no shared state.
 
     ``runner``: where a heavy file is parsed under its budget (None: here).
+    ``moved_from``: the row of the file this one is the moved copy of (claims.py):
+    its first-seen and change times carry over, so the item's dates stay.
     """
     try:
         data = read_source(settings.content_root, source, settings.content.max_file_bytes)
@@ -355,13 +453,14 @@ def _process(
         return _Outcome(digest=digest, same=True)
     seen = first_seen(source.mtime_ns, now)
     changed_at = None
-    if prev is not None:
-        seen = prev.first_seen
-        changed_at = prev.changed_at
+    known = prev if prev is not None else moved_from
+    if known is not None:
+        seen = known.first_seen
+        changed_at = known.changed_at
         # docs/dates.md: only new bytes in a file that already made an item
         # are a change; a file's first good version is its first publication.
-        if prev.item_id is not None and prev.file_hash != digest:
-            changed_at = max(first_seen(source.mtime_ns, now), prev.changed_at or seen)
+        if known.item_id is not None and known.file_hash != digest:
+            changed_at = max(first_seen(source.mtime_ns, now), known.changed_at or seen)
     refused = budget.precheck(data)
     if refused is not None:
         return _Outcome(digest=digest, error=refused)
@@ -394,7 +493,12 @@ def _parse_item(
         return _Outcome(error=exc.reason)
     except MemoryError:  # under the address-space cap of a pool or helper process
         return _Outcome(error=budget.memory_reason(settings.content.file_memory_mb))
-    return _Outcome(item=done.item, first_seen=seen, changed_at=changed_at, warnings=done.warnings)
+    return _Outcome(
+        item=done.item,
+        first_seen=seen,
+        changed_at=changed_at,
+        warnings=raw.warnings + done.warnings,
+    )
 
 
 def _budget_seconds(settings: Settings) -> float:
@@ -409,16 +513,26 @@ def _warm_up_args(
     return (settings, "warm-up.md", text, now, now)
 
 
+_Redo = Callable[[SourceFile, StoredFile | None, StoredFile | None], _Outcome]
+# A file read in this scan that claims an id still open (claims.py), with what it gave.
+_Candidate = tuple[SourceFile, StoredFile | None, _Outcome]
+
+
 def _record(
     source: SourceFile,
     prev: StoredFile | None,
     outcome: _Outcome,
     *,
-    owners: Mapping[str, str],
+    claims: Claims,
     plan: _Plan,
     now: datetime,
+    redo: _Redo,
 ) -> None:
-    """Fold one file's outcome into ``plan`` (the bookkeeping half of a file's scan)."""
+    """Fold one file's outcome into ``plan`` (the bookkeeping half of a file's scan).
+
+    ``redo(source, prev, moved_from)`` reads the file again with other dates
+    (a moved file takes over its old row's first-seen time).
+    """
     if outcome.vanished:
         # Deleted (or renamed away) since discovery: not a problem with the
         # file. Nothing changes now; the next scan sees it gone.
@@ -443,20 +557,99 @@ def _record(
         _fail(plan, source, prev, outcome.digest, outcome.error, now=now)
         return
     if outcome.skipped is not None:
-        _skip(plan, source, prev, outcome)
+        _skip(plan, claims, source, prev, outcome)
         return
     item = outcome.item
     assert item is not None and outcome.first_seen is not None
-    plan.warnings.extend(FileWarning(source.path, warning) for warning in outcome.warnings)
-    owner = owners.get(item.id)
-    if owner is not None and owner != source.path:
-        reason = f"id {item.id!r} is already used by {owner}"
-        _fail(plan, source, prev, outcome.digest, reason, now=now)
+    _let_go(plan, claims, source.path, prev, item.id)
+    claim = claims.claim(source.path, item.id, outcome.digest or "")
+    if claim.verdict == "refuse":
+        assert claim.holder is not None
+        _refuse(plan, source, outcome, item.id, claim.holder)
+        plan.candidates.setdefault(item.id, []).append((source, prev, outcome))
         return
+    if claim.verdict == "open":
+        plan.candidates.setdefault(item.id, []).append((source, prev, outcome))
+        return
+    if claim.verdict == "move":
+        assert claim.moved_from is not None
+        moved = redo(source, None, claim.moved_from)
+        if moved.item is None or moved.item.id != item.id:  # changed since: an ordinary file
+            claims.release(source.path, item.id)
+            _record(source, prev, moved, claims=claims, plan=plan, now=now, redo=redo)
+            return
+        plan.moved_from.add(claim.moved_from.path)
+        _accept(plan, claims, source, moved, had_it=True)
+        return
+    _accept(plan, claims, source, outcome, had_it=claims.held_before(source.path, item.id))
+
+
+def _accept(
+    plan: _Plan, claims: Claims, source: SourceFile, outcome: _Outcome, *, had_it: bool
+) -> None:
+    """``source`` holds its item's id: its row and item go to the store."""
+    item = outcome.item
+    assert item is not None
+    plan.warnings.extend(FileWarning(source.path, warning) for warning in outcome.warnings)
     plan.files.append(_stored(source, outcome, item.id))
-    if prev is not None and prev.item_id is not None and prev.item_id != item.id:
+    if item.id in plan.removed_items:  # freed earlier in this scan, taken again
+        plan.removed_items.remove(item.id)
+    plan.pending.append((item, had_it))
+
+
+def _let_go(
+    plan: _Plan, claims: Claims, path: str, prev: StoredFile | None, keeps: str | None
+) -> None:
+    """A file that held an id and now claims another (or none) frees it; its item goes."""
+    if prev is None or prev.item_id is None or prev.item_id == keeps:
+        return
+    if claims.held_before(path, prev.item_id) and claims.holder(prev.item_id) == path:
+        claims.release(path, prev.item_id)
         plan.removed_items.append(prev.item_id)
-    plan.pending.append((item, prev is not None and prev.item_id == item.id))
+
+
+def _refuse(plan: _Plan, source: SourceFile, outcome: _Outcome, item_id: str, holder: str) -> None:
+    """Record a file whose id another file holds: its row keeps the claim, with the error."""
+    reason = collision_reason(item_id, holder)
+    plan.errors.append(FileError(source.path, reason))
+    log.warning("cannot use %s: %s", source.path, reason)
+    plan.files.append(replace(_stored(source, outcome, item_id), error=reason))
+
+
+def _settle_open_ids(
+    plan: _Plan,
+    claims: Claims,
+    waiting: Mapping[str, tuple[str, ...]],
+    reread: Callable[[str], _Candidate | None],
+) -> None:
+    """Give each id whose holder left to the candidate seen first (claims.py).
+
+    Candidates: files of this scan that claimed it, and files that waited for
+    it since earlier scans (``waiting``: id -> paths), read again now.
+    """
+    for item_id in claims.open_ids():
+        candidates = plan.candidates.pop(item_id, [])
+        read = {source.path for source, _, _ in candidates}
+        for path in waiting.get(item_id, ()):
+            if path in read:
+                continue
+            again = reread(path)
+            if again is None:
+                continue
+            if again[2].item is not None and again[2].item.id == item_id:
+                candidates.append(again)
+                read.add(path)
+        if not candidates:
+            claims.close(item_id)
+            continue
+        candidates.sort(key=lambda c: (c[2].first_seen, c[0].path))
+        (source, _, outcome), losers = candidates[0], candidates[1:]
+        claims.give(item_id, source.path)
+        plan.errors[:] = [e for e in plan.errors if e.path != source.path]
+        _accept(plan, claims, source, outcome, had_it=False)
+        for loser, _, lost in losers:
+            plan.errors[:] = [e for e in plan.errors if e.path != loser.path]
+            _refuse(plan, loser, lost, item_id, source.path)
 
 
 def _stored(source: SourceFile, outcome: _Outcome, item_id: str | None) -> StoredFile:
@@ -473,14 +666,16 @@ def _stored(source: SourceFile, outcome: _Outcome, item_id: str | None) -> Store
     )
 
 
-def _skip(plan: _Plan, source: SourceFile, prev: StoredFile | None, outcome: _Outcome) -> None:
+def _skip(
+    plan: _Plan, claims: Claims, source: SourceFile, prev: StoredFile | None, outcome: _Outcome
+) -> None:
     """Record a document that is not an item: no id, no error; an item it was goes."""
     log.debug("%s: %s", source.path, outcome.skipped)
     plan.skipped += 1
     plan.files.append(_stored(source, outcome, None))
-    if prev is not None and prev.item_id is not None:
-        plan.removed_items.append(prev.item_id)
-        plan.dropped += 1
+    removed = len(plan.removed_items)
+    _let_go(plan, claims, source.path, prev, None)
+    plan.dropped += len(plan.removed_items) - removed
 
 
 def _fail(

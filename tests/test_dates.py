@@ -100,12 +100,12 @@ def test_check_marks_guessed_dates_and_warns_about_unreadable_ones(tmp_path: Pat
     out = result.stdout
     stamp = datetime.fromtimestamp(seen, ZoneInfo("Asia/Seoul")).isoformat()
     assert "undated.md:\n" in out
-    assert "(GUESSED from first seen (file time))" in out
+    assert "(GUESSED from first-seen file time)" in out
     assert "updated:    " in out and "(GUESSED from published)" in out
     assert stamp[:10] in out
     # The odd date is skipped with a warning naming the value; the file name dates it.
     assert "  published:  2023-01-29T00:00:00+09:00 (from file name)\n" in out
     assert (
-        "  WARNING     front matter 'date': '2023-01-29 18:30:22 2023 -0800' is not a valid"
-        " date; published is taken from the file name\n"
+        "  warning:    front matter 'date': '2023-01-29 18:30:22 2023 -0800' is not a valid"
+        " date; published falls back to the file name\n"
     ) in out

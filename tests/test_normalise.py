@@ -601,7 +601,7 @@ def test_unreadable_date_falls_to_the_next_source_with_a_warning(value: str) -> 
     assert done.dates.published_from == "file name"
     assert done.warnings == (
         f"front matter 'date': {value!r} is not a valid date;"
-        " published is taken from the file name",
+        " published falls back to the file name",
     )
     # No file-name date: the first-seen time, guessed.
     done = normalise_document(

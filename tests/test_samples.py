@@ -100,7 +100,7 @@ def test_check_prints_the_key_fields_of_the_samples(tmp_path: Path, content_dir:
     assert "  published:  2024-11-13T15:42:35+09:00 (from transcript header)\n" in out
     assert "  updated:    2024-11-13T15:43:40+09:00 (from transcript header)\n" in out
     # The front-matter sample has no date: its file time is a guess, and says so.
-    assert "  published:  2024-11-14T09:30:00+09:00 (GUESSED from first seen (file time))\n" in out
+    assert "  published:  2024-11-14T09:30:00+09:00 (GUESSED from first-seen file time)\n" in out
 
 
 def test_check_exits_1_and_names_bad_files(tmp_path: Path, content_dir: Path) -> None:

@@ -25,8 +25,8 @@ UPDATED_KEYS = ("updated", "lastmod", "modified")
 # guesses from file times, never something the author wrote.
 FROM_FILE_NAME = "file name"
 FROM_FORMAT = "transcript header"
-FROM_FIRST_SEEN = "first seen (file time)"
-FROM_LAST_CHANGE = "last content change (file time)"
+FROM_FIRST_SEEN = "first-seen file time"
+FROM_LAST_CHANGE = "file time of the last content change"
 FROM_PUBLISHED = "published"
 GUESSED = frozenset({FROM_FIRST_SEEN, FROM_LAST_CHANGE})
 
@@ -77,7 +77,7 @@ def item_dates(
         published, published_from = _file_name_date(raw.path, zone)
     if published is None:
         published, published_from = localise(first_seen, zone), FROM_FIRST_SEEN
-    warnings += (f"{reason}; published is taken from the {published_from}" for reason in skipped)
+    warnings += (f"{reason}; published falls back to the {published_from}" for reason in skipped)
 
     skipped = []
     updated, updated_from = _declared(meta, UPDATED_KEYS, zone, skipped)
@@ -88,7 +88,7 @@ def item_dates(
     if updated is None or updated < published:
         # SPEC §2: updated is never before published.
         updated, updated_from = published, FROM_PUBLISHED
-    warnings += (f"{reason}; updated is taken from the {updated_from}" for reason in skipped)
+    warnings += (f"{reason}; updated falls back to the {updated_from}" for reason in skipped)
     return ItemDates(published, published_from, updated, updated_from, tuple(warnings))
 
 

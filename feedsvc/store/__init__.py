@@ -121,6 +121,10 @@ class Store(Protocol):
         """Every known source file's fingerprint by path: the cheap read of a rescan."""
         ...
 
+    def item_sources(self, item_ids: Collection[str]) -> Mapping[str, str]:
+        """The ``source_path`` of those of ``item_ids`` that exist: which file holds each."""
+        ...
+
     def item_hashes(self, item_ids: Collection[str]) -> Mapping[str, str]:
         """The stored ``content_hash`` of those of ``item_ids`` that exist."""
         ...

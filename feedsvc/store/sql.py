@@ -174,6 +174,15 @@ class SqlStore:
         self._states = None if stamp is None else (stamp, MappingProxyType(states))
         return states
 
+    def item_sources(self, item_ids: Collection[str]) -> Mapping[str, str]:
+        i = s.items
+        found: dict[str, str] = {}
+        with self._errors("read item sources"), self._connect(self._backend.single_options) as c:
+            for chunk in _chunks(sorted(item_ids)):
+                q = sa.select(i.c.id, i.c.source_path).where(i.c.id.in_(chunk))
+                found.update((row.id, row.source_path) for row in c.execute(q))
+        return found
+
     def item_hashes(self, item_ids: Collection[str]) -> Mapping[str, str]:
         found: dict[str, str] = {}
         with self._errors("read item hashes"), self._connect(self._backend.single_options) as conn:
