@@ -38,7 +38,7 @@ TOPIC = BASE + "/feeds/all/all.atom"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = check()

@@ -84,11 +84,14 @@ jobs = sa.Table(
 )
 
 # The ETag of each topic as last notified: what "its bytes changed" compares with.
+# ``generation``: the store generation read before that ETag was rendered (so the
+# bytes are at least that new); an older reading never overwrites a newer one.
 topics = sa.Table(
     "websub_topics",
     metadata,
     sa.Column("topic", sa.Text, primary_key=True),
     sa.Column("etag", sa.Text, nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
 )
 
 counters = sa.Table(
@@ -309,11 +312,13 @@ class HubStore:
         with self._write("drop a WebSub job") as conn:
             conn.execute(sa.delete(jobs).where(jobs.c.id == job.id, jobs.c.claim == job.claim))
 
-    def activate(self, job: Job, *, lease_seconds: int, now: datetime, etag: str | None) -> None:
+    def activate(
+        self, job: Job, *, lease_seconds: int, now: datetime, etag: str | None, generation: int
+    ) -> None:
         """A verified subscribe: the subscription starts (or is renewed) now.
 
-        ``etag``: the topic's current ETag, the baseline its first change is
-        compared with (kept if the topic already has one).
+        ``etag``: the topic's current ETag (rendered after ``generation`` was
+        read), the baseline its first change is compared with.
         """
         expires = now + timedelta(seconds=lease_seconds)
         row = {
@@ -339,7 +344,7 @@ class HubStore:
                 # A topic nobody follows may have kept an old ETag: start from today's.
                 # One others follow keeps its own, so a change not yet noted is not lost.
                 ins = self._backend.insert(topics)
-                baseline = {"topic": job.topic, "etag": etag}
+                baseline = {"topic": job.topic, "etag": etag, "generation": generation}
                 if others:
                     conn.execute(ins.on_conflict_do_nothing(index_elements=["topic"]), baseline)
                 else:
@@ -394,17 +399,23 @@ class HubStore:
         key, stamp = sort_key(now), dump_dt(now)
         with self._write("note WebSub topic versions") as conn:
             for topic, etag in sorted(etags.items()):
+                # A process that read the store before the last change (a slow
+                # step) must not move the ETag back: readings only go forward.
                 moved = conn.execute(
                     sa.update(topics)
-                    .where(topics.c.topic == topic, topics.c.etag != etag)
-                    .values(etag=etag)
+                    .where(
+                        topics.c.topic == topic,
+                        topics.c.etag != etag,
+                        topics.c.generation <= generation,
+                    )
+                    .values(etag=etag, generation=generation)
                 ).rowcount
                 if not moved:
                     conn.execute(
                         self._backend.insert(topics).on_conflict_do_nothing(
                             index_elements=["topic"]
                         ),
-                        {"topic": topic, "etag": etag},
+                        {"topic": topic, "etag": etag, "generation": generation},
                     )
                     continue
                 changed.append(topic)

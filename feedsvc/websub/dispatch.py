@@ -212,11 +212,11 @@ class Dispatcher:
             confirmed, outcome = False, f"failed: {exc.reason}"
         now = self._clock()
         if confirmed and job.mode == "subscribe":
+            generation = self._store.generation()  # read before rendering: see note_topics
             rendered = self._rendered(job.topic)
             lease = job.lease_seconds or self._settings.websub.lease_seconds
-            self._hub.activate(
-                job, lease_seconds=lease, now=now, etag=rendered.etag if rendered else None
-            )
+            etag = rendered.etag if rendered else None
+            self._hub.activate(job, lease_seconds=lease, now=now, etag=etag, generation=generation)
         elif confirmed:
             self._hub.unsubscribe(job.topic, job.callback)
         self._hub.done(job, now)
