@@ -807,10 +807,19 @@ class Scanner:
     why, and in ``last_failure`` for this process whatever the store does.
     """
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        *,
+        on_report: Callable[[ScanReport], None] | None = None,
+    ) -> None:
+        """``on_report``: called with the report of each scan this process ran (metrics)."""
         self._settings = settings
         self._store = store
         self._clock = clock
+        self._on_report = on_report
         self._mutex = threading.Lock()
         self._done = threading.Condition(self._mutex)
         self._running = False
@@ -908,4 +917,6 @@ class Scanner:
         )
         self._store.record_scan(ScanState(report, finished_at=self._clock()))
         log.info("scan finished: %s", report.summary())
+        if self._on_report is not None:
+            self._on_report(report)
         return report

@@ -44,6 +44,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server.mp import MPServer
 
+from feedsvc.metrics import mark_process_dead, prepare_multiprocess_dir, remove_multiprocess_dir
 from feedsvc.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,18 +82,29 @@ def serve(
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", host, port, exc)
         return 1
-    with reserved:
-        settings = settings.listening_on(host, port)
-        if settings.base_url_follows_server:
-            log.info("links use %s (set site.base_url for a public name)", settings.site.base_url)
-        watcher = _start_watcher(config, settings) if watch else None
+    metrics_dir = prepare_multiprocess_dir()  # before any worker or watcher starts
+    try:
+        with reserved:
+            return _serve_on(settings, address, host, port, watch=watch, config=config)
+    finally:
+        remove_multiprocess_dir(metrics_dir)
+
+
+def _serve_on(
+    settings: Settings, address: str, host: str, port: int, *, watch: bool, config: str | None
+) -> int:
+    """Serve on the reserved ``port``, with the watcher unless ``watch`` is False."""
+    settings = settings.listening_on(host, port)
+    if settings.base_url_follows_server:
+        log.info("links use %s (set site.base_url for a public name)", settings.site.base_url)
+    watcher = _start_watcher(config, settings) if watch else None
+    if watcher is not None:
+        log.info("watcher started (pid %s)", watcher.pid)
+    try:
+        return _Granian(settings, address, port).run()
+    finally:
         if watcher is not None:
-            log.info("watcher started (pid %s)", watcher.pid)
-        try:
-            return _Granian(settings, address, reserved.getsockname()[1]).run()
-        finally:
-            if watcher is not None:
-                _stop_watcher(watcher)
+            _stop_watcher(watcher)
 
 
 def _numeric_address(host: str, port: int) -> str:
@@ -312,6 +324,7 @@ class _Granian(MPServer):
             worker.kill()
         for worker in workers:
             worker.join()
+            mark_process_dead(worker.inner.pid)
         self.wrks.clear()
 
     def _announce(self) -> None:

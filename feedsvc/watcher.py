@@ -19,6 +19,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from feedsvc.errors import ContentRootError, FeedsvcError, StoreError
 from feedsvc.events import FileEvents
+from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Scanner
 from feedsvc.progress import ScanProgress
 from feedsvc.settings import Settings
@@ -145,7 +146,7 @@ def run_watcher(settings: Settings) -> None:
     """Run the watcher in the foreground until interrupted (``feedsvc watch``)."""
     store = open_store(settings.store.url)
     scheduler = BlockingScheduler(timezone=UTC)
-    scanner = Scanner(settings, store, utc_now)
+    scanner = Scanner(settings, store, utc_now, on_report=Metrics().scan_report)
     dispatcher = start_hub(settings, store)
     after = dispatcher.wake if dispatcher is not None else _nothing
     add_scan_job(scheduler, scanner, settings.watch.interval_seconds, after)

@@ -10,19 +10,20 @@ never from the request's Host or forwarded headers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from feedsvc.errors import StoreError
+from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Scanner
 from feedsvc.publish import FeedCache
 from feedsvc.settings import Settings, load_settings
 from feedsvc.store import Store, open_store
-from feedsvc.web.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,13 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     # No redirect "/a//b" -> "/a/b": its Location would be built from the Host header.
     app.url_map.merge_slashes = False
+    metrics = Metrics()
     svc = Services(
         settings=settings,
         store=store,
         feeds=FeedCache(settings, store, recheck_seconds=recheck_seconds),
-        scanner=Scanner(settings, store, clock),
-        metrics=Metrics(),
+        scanner=Scanner(settings, store, clock, on_report=metrics.scan_report),
+        metrics=metrics,
         clock=clock,
     )
     app.extensions["feedsvc"] = svc
@@ -96,6 +98,10 @@ def create_app(
     app.register_blueprint(websub.bp)
 
     @app.before_request
+    def start_timer() -> None:
+        g.feedsvc_started = time.perf_counter()
+
+    @app.before_request
     def refuse_big_bodies() -> None:
         # Werkzeug enforces MAX_CONTENT_LENGTH only when a body is read, and no
         # route reads one: refuse an oversized request before any work is done.
@@ -106,7 +112,8 @@ def create_app(
     @app.after_request
     def count(response: Response) -> Response:
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        services().metrics.request(rule, response.status_code)
+        took = time.perf_counter() - g.get("feedsvc_started", time.perf_counter())
+        services().metrics.request(rule, response.status_code, took)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 

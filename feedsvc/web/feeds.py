@@ -13,6 +13,7 @@ so both fronts give identical statuses, headers and bodies.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,7 @@ class FeedFastPath:
         self._svc = svc
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "")
         raw_path: str = environ.get("PATH_INFO", "")
         if method not in ("GET", "HEAD") or not raw_path.startswith(_PREFIX):
@@ -116,6 +118,6 @@ class FeedFastPath:
             found = None
         if found is None:
             return self._app(environ, start_response)
-        self._svc.metrics.request(rule, found.status)
+        self._svc.metrics.request(rule, found.status, time.perf_counter() - started)
         start_response(_STATUS[found.status], found.headers)
         return (found.body,) if found.body else ()
