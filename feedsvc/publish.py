@@ -144,6 +144,13 @@ def item_feeds(item: Item) -> tuple[FeedInfo, ...]:
     return tuple(once.values())
 
 
+def _term_names(items: tuple[Item, ...], key: FeedKey) -> Iterator[str]:
+    """The display names the newest items give a tag or author slug."""
+    for item in items:
+        names = item.tags if key.facet == FACET_TAG else item.authors
+        yield from (name for name in names if slugify(name) == key.category)
+
+
 def feed_document(
     settings: Settings, info: FeedInfo, fmt: Format, items: tuple[Item, ...]
 ) -> FeedDocument:
@@ -335,7 +342,8 @@ class FeedCache:
         if known is None:
             return None
         items = self._store.items_for(key, self._settings.feeds.max_items)
-        info = FeedInfo(key=key, item_count=len(items), category_name=known.category_name)
+        name = next(iter(_term_names(items, key)), known.category_name)
+        info = FeedInfo(key=key, item_count=len(items), category_name=name)
         feed = render_feed(self._settings, info, fmt, items)
         self._terms.put(generation, (key, fmt.name), feed)
         return feed

@@ -1020,3 +1020,29 @@ def test_the_html_checks_catch_broken_pages(browser_context: Any, tmp_path: Path
         timeout=300,
     )
     assert checked.returncode != 0 and "time" in checked.stderr + checked.stdout
+
+
+def test_firefox_shows_a_feed_as_a_readable_page(site: Site, tmp_path: Path) -> None:
+    """Firefox ESR (Debian's), driven over WebDriver BiDi: the XSLT runs there too."""
+    firefox = need_tool("firefox-esr")
+    need_module("websockets")
+    from firefox_bidi import Firefox
+
+    path = "/feeds/ko/tag/" + quote("국회") + ".rss"
+    profile = tmp_path / "firefox-profile"
+    profile.mkdir()
+    browser = Firefox(firefox, profile)
+    try:
+        browser.open(site.url + path)
+        assert browser.evaluate("document.contentType") == "text/html"  # the XSLT's output
+        assert "tag 국회 (ko)" in browser.evaluate("document.querySelector('h1').textContent")
+        code = browser.evaluate("document.querySelector('section.subscribe code').textContent")
+        assert code == BASE + path
+        titles = browser.evaluate(
+            "[...document.querySelectorAll('div.entries h3 a')].map(a => a.textContent).join('\\n')"
+        )
+        assert titles.split("\n") == ["국회, 2025년도 예산안 본회의 통과"]
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.screenshot(SCREENSHOTS / "firefox-feed-tag.png")
+    finally:
+        browser.close()

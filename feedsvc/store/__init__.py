@@ -170,8 +170,8 @@ class Store(Protocol):
         ...
 
     def known_feed(self, key: FeedKey) -> FeedInfo | None:
-        """A feed that ever had a non-draft item (any facet), with its last display
-        name and ``item_count`` 0; None for a feed that never existed. Feeds are
+        """A feed that ever had a non-draft item (any facet), with the display
+        name it first had and ``item_count`` 0; None for a feed that never existed. Feeds are
         remembered by every write of their items and never forgotten."""
         ...
 

@@ -146,8 +146,8 @@ item_terms = sa.Table(
     sa.Index("ix_item_terms_names", "facet", "slug", "name", "language", "draft"),
 )
 
-# Every feed that ever had a (non-draft) item, with its latest display name.
-# Rows are only ever added or renamed, never deleted: a feed whose last item
+# Every feed that ever had a (non-draft) item, with the display name it first had.
+# Rows are only ever added, never changed or deleted: a feed whose last item
 # left keeps answering as a valid empty feed (docs/feeds-for-people.md).
 known_feeds = sa.Table(
     "known_feeds",

@@ -596,15 +596,17 @@ def _write_items(conn: sa.Connection, backend: Backend, items: Sequence[Item]) -
     term_rows = [term for row, item in changed for term in s.term_rows(item, row)]
     if term_rows:
         conn.execute(sa.insert(t), term_rows)
-    # One row per key per statement (PostgreSQL refuses to update a row twice).
+    # Insert-if-missing, not upsert: nearly every key is known already, and a
+    # conflict that writes nothing is the cheap case (the name kept is the first
+    # seen; feeds with items take their names from the items).
     known = {
         (k["facet"], k["language"], k["slug"]): k
         for _, item in changed
         for k in s.known_feed_rows(item)
     }
     if known:
-        upsert = backend.upsert(s.known_feeds, ["facet", "language", "slug"])
-        conn.execute(upsert, list(known.values()))
+        insert = backend.insert(s.known_feeds).on_conflict_do_nothing()
+        conn.execute(insert, list(known.values()))
     return len(changed)
 
 
