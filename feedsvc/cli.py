@@ -47,9 +47,10 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from feedsvc.discover import discover, read_source
-    from feedsvc.normalise import normalise_document
+    from feedsvc.discover import discover, read_source, target_exists, walked_by_name
+    from feedsvc.normalise import document_references, normalise_document
     from feedsvc.normalise.conventions import not_an_item
+    from feedsvc.normalise.references import local_references
     from feedsvc.parse import parse_document
 
     rules = settings.content.rules
@@ -75,6 +76,8 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         root, files, errors, resources = target, found.files, found.errors, found.resources
     problems = len(errors)
     skipped = 0
+    warnings = 0  # local references whose target does not exist
+    ignore = settings.content.ignore
     for resource in resources:
         print(f"{resource}: skipped (resource: served, never an item)")
     for error in errors:
@@ -93,8 +96,23 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
                 continue
             # No store here: the file is seen for the first time, and has never changed.
             done = normalise_document(
-                raw, settings.site, first_seen=first_seen(source.mtime_ns, now), changed_at=None
+                raw,
+                settings.site,
+                first_seen=first_seen(source.mtime_ns, now),
+                changed_at=None,
+                rules=rules,
             )
+            item = done.item
+            refs = document_references(source.path, item.url, settings.site, rules)
+            image = next(
+                (
+                    v
+                    for k in ("image", "cover", "thumbnail")
+                    if isinstance(v := raw.meta.get(k), str)
+                ),
+                None,
+            )
+            targets = local_references(raw.body_html, image, refs)
         except SourceError as exc:
             problems += 1
             print(f"{source.path}: ERROR {exc.reason}")
@@ -121,12 +139,22 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  draft:      {'yes' if item.draft else 'no'}")
         summary = item.summary if len(item.summary) <= 120 else item.summary[:119] + "…"
         print(f"  summary:    {summary}")
+        for ref in targets:
+            if ref.path is None:
+                warnings += 1
+                print(f"  warning:    {ref.reference!r} points outside the content folder")
+            elif not target_exists(root, ref.path, rules.document_extensions) or (
+                ref.path and not walked_by_name(ref.path, ignore)
+            ):
+                warnings += 1
+                print(f"  warning:    {ref.reference!r}: {ref.path} does not exist")
     for path, reason in _collisions(claims):
         problems += 1
         print(f"{path}: ERROR {reason}")
     print(
         f"{len(files) + len(errors) + len(resources)} files, {problems} with problems; "
-        f"skipped: {len(resources)} resources, {skipped} not items"
+        f"skipped: {len(resources)} resources, {skipped} not items; "
+        f"{warnings} missing references"
     )
     return 1 if problems else 0
 

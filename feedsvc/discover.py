@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import functools
 import hashlib
 import operator
 import os
@@ -50,7 +51,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from feedsvc.classify import DEFAULT_RULES, SNIFF_BYTES, ContentRules
+from feedsvc.classify import DEFAULT_RULES, SNIFF_BYTES, ContentRules, extension
 from feedsvc.errors import ContentRootError, SourceError
 from feedsvc.types import FileError, SourceFile
 
@@ -150,6 +151,26 @@ def _ignore_pattern(ignore: Iterable[str]) -> re.Pattern[str] | None:
     """All ignore globs as one compiled regex: one match per name, not one per glob."""
     globs = [fnmatch.translate(g) for g in ignore]
     return re.compile("|".join(globs)) if globs else None
+
+
+@functools.lru_cache(maxsize=8)
+def _ignore_pattern_cached(ignore: tuple[str, ...]) -> re.Pattern[str] | None:
+    return _ignore_pattern(ignore)
+
+
+def walked_by_name(path: str, ignore: tuple[str, ...]) -> bool:
+    """Whether a walk would reach the relative ``path`` by its names alone: no
+    hidden part, no part matching ``ignore`` (as ``_Walk._list`` matches them)."""
+    parts = path.split("/")
+    ignored = _ignore_pattern_cached(ignore)
+    for depth, part in enumerate(parts):
+        if not part or part.startswith("."):
+            return False
+        if ignored is not None and (
+            ignored.match(part) or (depth and ignored.match("/".join(parts[: depth + 1])))
+        ):
+            return False
+    return True
 
 
 def _check_root(root: Path) -> None:
@@ -422,6 +443,25 @@ def open_source(root: Path, path: str) -> int:
     finally:
         for opened in reversed(fds):
             os.close(opened)
+
+
+def target_exists(root: Path, path: str, documents: frozenset[str] = frozenset()) -> bool:
+    """Whether ``path`` names a regular file or a folder under ``root`` (no link on
+    the way); ``""`` is the root itself. A path without extension also exists
+    when a file of that name plus one of ``documents`` (extensions) does."""
+    if not path:
+        return True
+    try:
+        fd = open_source(root, path)
+    except SourceError:
+        if not documents or extension(path.rpartition("/")[2]):
+            return False
+        return any(target_exists(root, f"{path}{ext}") for ext in sorted(documents))
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 def read_source(root: Path, source: SourceFile, max_bytes: int) -> bytes:

@@ -488,7 +488,13 @@ def _parse_item(
         skipped = not_an_item(raw)
         if skipped is not None:
             return _Outcome(skipped=skipped, first_seen=seen, changed_at=changed_at)
-        done = normalise_document(raw, settings.site, first_seen=seen, changed_at=changed_at)
+        done = normalise_document(
+            raw,
+            settings.site,
+            first_seen=seen,
+            changed_at=changed_at,
+            rules=settings.content.rules,
+        )
     except SourceError as exc:
         return _Outcome(error=exc.reason)
     except MemoryError:  # under the address-space cap of a pool or helper process

@@ -126,7 +126,9 @@ def test_unknown_tags_go_and_their_text_stays_everywhere() -> None:
     assert got.title == "Release notes"
     assert got.summary == "The critical bug is fixed."
     assert "{{" not in got.content_html and "{%" not in got.content_html
-    assert 'href="https://news.example.com/issues/1794"' in got.content_html
+    # Root-relative, no site.source_base_url: a page of the content root
+    # (docs/documents-and-resources.md, "Relative references").
+    assert 'href="https://news.example.com/items/issues/1794"' in got.content_html
 
 
 def test_figure_shortcode_is_an_image() -> None:

@@ -361,15 +361,48 @@ def test_xml_illegal_characters_and_lone_surrogates_removed() -> None:
     assert result.content_text == "abcdef"
 
 
-def test_relative_urls_made_absolute_against_item_url() -> None:
-    body = '<p><a href="/x">x</a> <a href="y?q=1#f">y</a> <img src="img/a.png"></p>'
-    result = item({"id": "news/2024/a"}, body=body)
-    assert 'href="https://news.example.com/x"' in result.content_html
-    assert 'href="https://news.example.com/items/news/2024/y?q=1#f"' in result.content_html
-    assert 'src="https://news.example.com/items/news/2024/img/a.png"' in result.content_html
-    assert result.image == "https://news.example.com/items/news/2024/img/a.png"
-    own = item({"url": "https://example.com/blog/post/"}, body=body)
-    assert 'src="https://example.com/blog/post/img/a.png"' in own.content_html
+def test_relative_urls_resolve_against_the_documents_own_folder() -> None:
+    body = (
+        '<p><a href="/x">x</a> <a href="y.pdf?q=1#f">y</a> <img src="img/a.png">'
+        ' <a href="#notes">notes</a> <a href="../other.md#part">other</a>'
+        ' <img src="../images/a%20b.png" srcset="s.png 1x, ../l.png 2x, javascript:x 3x">'
+        ' <video src="clip.mp4" poster="poster.jpg" controls></video>'
+        ' <a href="../../../../etc/passwd">out</a></p>'
+    )
+    result = item({"id": "story-1"}, path="news/2024/post/index.md", body=body)
+    html = result.content_html
+    files = "https://news.example.com/files/"
+    # Root-relative without a source site: the content root; no extension: a page there.
+    assert 'href="https://news.example.com/items/x"' in html
+    assert f'href="{files}news/2024/post/y.pdf?q=1#f"' in html
+    assert f'src="{files}news/2024/post/img/a.png"' in html
+    assert 'href="https://news.example.com/items/story-1#notes"' in html  # the item's own page
+    assert 'href="https://news.example.com/items/news/2024/other#part"' in html  # a document
+    assert f'src="{files}news/2024/images/a%20b.png"' in html
+    assert f'srcset="{files}news/2024/post/s.png 1x, {files}news/2024/l.png 2x"' in html
+    assert f'src="{files}news/2024/post/clip.mp4"' in html
+    assert f'poster="{files}news/2024/post/poster.jpg"' in html
+    # Out of the content root: never a /files/ URL (check names it; see test_resources).
+    assert 'href="https://news.example.com/etc/passwd"' in html and "files/etc" not in html
+    assert result.image == f"{files}news/2024/post/img/a.png"
+
+    # Relative `image` front matter: the document's folder too; a source site for "/...".
+    site = SiteSettings(
+        base_url="https://news.example.com",
+        id_prefix="tag:news.example.com,2024:",
+        source_base_url="https://blog.example.org/sub",
+    )
+    own = norm(
+        doc(
+            {"image": "cover.jpg", "url": "https://blog.example.org/p/"},
+            path="p/index.md",
+            body='<img src="/img/x.png">',
+        ),
+        site,
+    )
+    assert own.image == f"{files}p/cover.jpg"
+    assert 'src="https://blog.example.org/sub/img/x.png"' in own.content_html
+    assert site_digest(site) != site_digest(SITE)  # a new source site renormalises
 
 
 def test_allowed_markup_kept() -> None:
@@ -505,8 +538,8 @@ def test_tags(meta: dict[str, object], expected: tuple[str, ...]) -> None:
     ("meta", "body", "expected"),
     [
         ({"image": "https://cdn.example/a.jpg"}, "", "https://cdn.example/a.jpg"),
-        ({"cover": "/img/c.png"}, "", "https://news.example.com/img/c.png"),
-        ({"thumbnail": "t.png"}, "", "https://news.example.com/items/t.png"),
+        ({"cover": "/img/c.png"}, "", "https://news.example.com/files/img/c.png"),
+        ({"thumbnail": "t.png"}, "", "https://news.example.com/files/t.png"),
         (
             {"image": "javascript:alert(1)"},
             '<img src="https://x.org/b.png">',
@@ -515,7 +548,7 @@ def test_tags(meta: dict[str, object], expected: tuple[str, ...]) -> None:
         (
             {},
             '<p>t</p><img src="data:image/png;base64,AA"><img src="b.png">',
-            "https://news.example.com/items/b.png",
+            "https://news.example.com/files/b.png",
         ),
         ({}, "<p>no image</p>", None),
     ],

@@ -128,7 +128,7 @@ def test_resources_beside_posts_are_neither_items_nor_failures(tmp_path: Path) -
     check = run(tmp_path, content, "check", **env)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.splitlines()[-1] == (
-        "7 files, 0 with problems; skipped: 4 resources, 1 not items"
+        "7 files, 0 with problems; skipped: 4 resources, 1 not items; 0 missing references"
     )
     assert "android/_index.svg: skipped (resource" in check.stdout
     assert "android/_index.md: skipped (section page" in check.stdout

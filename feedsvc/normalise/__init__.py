@@ -17,11 +17,13 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
+from feedsvc.classify import DEFAULT_RULES, ContentRules
 from feedsvc.normalise.dates import ItemDates, item_dates
 from feedsvc.normalise.fields import Meta, plain_text
 from feedsvc.normalise.html import BodyFacts, extract, sanitise
 from feedsvc.normalise.ids import checked_id
 from feedsvc.normalise.language import InvalidLanguageTag, detect, primary_subtag
+from feedsvc.normalise.references import References
 from feedsvc.normalise.slug import categories_from_names
 from feedsvc.normalise.summary import SUMMARY_LIMIT, cut
 from feedsvc.normalise.urls import absolute_http_url, guid_for, id_from_path, item_page_url
@@ -40,7 +42,9 @@ __all__ = [
 
 # Bump when a rule here changes the Items it makes: it is part of
 # ``site_digest``, so the pipeline re-normalises every file once.
-RULES_VERSION = 3  # 3: honest updated (docs/dates.md)
+RULES_VERSION = (
+    4  # 3: honest updated (docs/dates.md); 4: references resolve in the document's folder
+)
 
 # An author's own excerpt is kept whole up to this length (it is their
 # wording); only a derived first paragraph is cut near SUMMARY_LIMIT.
@@ -62,15 +66,21 @@ class Normalised:
         return self.dates.warnings
 
 
+_POST_FOLDERS = frozenset({"_posts", "_drafts"})
+
+
 def normalise(
     raw: RawDocument,
     site: SiteSettings,
     *,
     first_seen: datetime,
     changed_at: datetime | None,
+    rules: ContentRules = DEFAULT_RULES,
 ) -> Item:
     """The Item for ``raw`` under ``site`` (SPEC §2); ``normalise_document`` without the notes."""
-    return normalise_document(raw, site, first_seen=first_seen, changed_at=changed_at).item
+    return normalise_document(
+        raw, site, first_seen=first_seen, changed_at=changed_at, rules=rules
+    ).item
 
 
 def normalise_document(
@@ -79,12 +89,14 @@ def normalise_document(
     *,
     first_seen: datetime,
     changed_at: datetime | None,
+    rules: ContentRules = DEFAULT_RULES,
 ) -> Normalised:
     """The Item for ``raw`` under ``site`` (SPEC §2), with its date sources and warnings.
 
     ``first_seen``: the file's first-seen time (``feedsvc.dates.first_seen``,
     stored by the pipeline so it never moves); ``changed_at``: when its
     content last really changed, None if it never did (docs/dates.md).
+    ``rules``: the content rules, to tell links to documents from links to resources.
     Raises ``SourceError(raw.path, reason)`` for an unusable front-matter value.
     Deterministic: the same arguments always give an equal Item.
     """
@@ -93,7 +105,8 @@ def normalise_document(
 
     item_id = _item_id(meta, raw)
     url = _item_url(meta, item_id, site)
-    content_html = sanitise(raw.body_html, url)
+    refs = document_references(raw.path, url, site, rules)
+    content_html = sanitise(raw.body_html, url, refs)
     body = extract(content_html)
     title = _title(meta, raw, body)
     summary = _summary(meta, raw, body)
@@ -111,7 +124,7 @@ def normalise_document(
         language=_language(meta, title, summary, body.prose, site),
         categories=_categories(meta, raw, site),
         tags=meta.names("tags") or (),
-        image=_image(meta, url, body),
+        image=_image(meta, refs, body),
         authors=meta.authors("author", "authors") or (collapse_whitespace(xml_safe(site.author)),),
         published=dates.published,
         updated=dates.updated,
@@ -125,6 +138,13 @@ def _item_id(meta: Meta, raw: RawDocument) -> str:
     if declared is not None:
         return checked_id(raw.path, declared, "the front matter")
     return checked_id(raw.path, xml_safe(id_from_path(raw.path)), "the file name")
+
+
+def document_references(
+    path: str, item_url: str, site: SiteSettings, rules: ContentRules = DEFAULT_RULES
+) -> References:
+    """How the relative references of the document at ``path`` resolve (references.py)."""
+    return References(path, item_url, site.base_url, site.source_base_url, rules)
 
 
 def _item_url(meta: Meta, item_id: str, site: SiteSettings) -> str:
@@ -184,7 +204,9 @@ def _language(meta: Meta, title: str, summary: str, prose: str, site: SiteSettin
 
 
 def _categories(meta: Meta, raw: RawDocument, site: SiteSettings) -> tuple[Category, ...]:
-    folders = PurePosixPath(raw.path).parts[:-1]
+    # Jekyll's `_posts`/`_drafts` folders hold posts, they are not categories
+    # (Jekyll itself takes categories from the folders above them).
+    folders = tuple(f for f in PurePosixPath(raw.path).parts[:-1] if f not in _POST_FOLDERS)
     sources = (
         meta.names("categories") or meta.names("category"),
         (raw.category,) if raw.category else None,
@@ -199,10 +221,10 @@ def _categories(meta: Meta, raw: RawDocument, site: SiteSettings) -> tuple[Categ
     return ()
 
 
-def _image(meta: Meta, url: str, body: BodyFacts) -> str | None:
+def _image(meta: Meta, refs: References, body: BodyFacts) -> str | None:
     declared = meta.text("image", "cover", "thumbnail")
     if declared is not None:
-        absolute = absolute_http_url(xml_safe(declared), url)
+        absolute = refs.resolve(xml_safe(declared))
         if absolute is not None:
             return absolute
     return body.first_image
@@ -231,6 +253,7 @@ def site_digest(site: SiteSettings) -> str:
     shaping = {
         "rules": RULES_VERSION,
         "base_url": site.base_url,
+        "source_base_url": site.source_base_url,
         "id_prefix": site.id_prefix,
         "author": site.author,
         "timezone": site.timezone,

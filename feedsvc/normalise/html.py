@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import lxml.html  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
 import nh3
 
+from feedsvc.normalise.references import SRCSET_ATTRIBUTES, References
 from feedsvc.normalise.urls import absolute_http_url
 from feedsvc.text import collapse_whitespace, xml_safe
 
@@ -38,13 +39,18 @@ ALLOWED_TAGS = frozenset(
         *("figure", "figcaption", "pre", "code", "kbd", "samp", "var"),
         *("em", "strong", "b", "i", "u", "s", "del", "ins", "mark", "small"),
         *("sub", "sup", "q", "abbr", "time", "a", "img"),
+        *("picture", "source", "video", "audio", "track"),
         *("table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td"),
         "section",  # footnotes
     }
 )
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "*": {"lang", "dir"},
-    "img": {"src", "alt", "title", "width", "height"},
+    "img": {"src", "srcset", "sizes", "alt", "title", "width", "height"},
+    "source": {"src", "srcset", "sizes", "type", "media"},
+    "video": {"src", "poster", "controls", "width", "height", "loop", "muted", "preload"},
+    "audio": {"src", "controls", "loop", "muted", "preload"},
+    "track": {"src", "kind", "srclang", "label", "default"},
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan", "scope"},
     "abbr": {"title"},
@@ -183,9 +189,10 @@ def _close_implied(
             return
 
 
-def sanitise(body_html: str, item_url: str) -> str:
+def sanitise(body_html: str, item_url: str, refs: References | None = None) -> str:
     """Safe HTML for feeds: allow-listed tags, attributes and URL schemes, relative
-    URLs made absolute against ``item_url``, XML-illegal characters removed.
+    URLs made absolute by ``refs`` (the document's own folder, references.py) or,
+    without it, against ``item_url``; XML-illegal characters removed.
 
     ``xml_safe`` runs before nh3 too: a lone surrogate cannot even cross into
     nh3 (it raises UnicodeEncodeError); and last, because nh3 keeps what
@@ -194,11 +201,17 @@ def sanitise(body_html: str, item_url: str) -> str:
     html = limit_nesting(limit_size(xml_safe(body_html)))
 
     def absolutise(url: str) -> str | None:
-        return absolute_http_url(url, item_url)
+        return refs.resolve(url) if refs is not None else absolute_http_url(url, item_url)
+
+    def attribute_filter(element: str, attribute: str, value: str) -> str | None:
+        # nh3 resolves src/href/poster itself (url_relative); a srcset holds several URLs.
+        if attribute in SRCSET_ATTRIBUTES:
+            return refs.resolve_srcset(value) if refs is not None else None
+        return _attribute_filter(element, attribute, value)
 
     cleaned = nh3.clean(
         html,
-        attribute_filter=_attribute_filter,
+        attribute_filter=attribute_filter,
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(CONTENT_DROPPED_TAGS),
         attributes=ALLOWED_ATTRIBUTES,

@@ -108,6 +108,15 @@ def item_page_url(item_id: str, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/items/{'/'.join(segments)}"
 
 
+FILES_PREFIX = "/files/"  # where resources are served (web/files.py); coupled with it
+
+
+def files_url(path: str, base_url: str) -> str:
+    """``{base_url}/files/{path}``, each segment percent-encoded: a resource's URL."""
+    segments = (quote(segment, safe="", errors="replace") for segment in path.split("/"))
+    return f"{base_url.rstrip('/')}{FILES_PREFIX}{'/'.join(segments) if path else ''}"
+
+
 def uri_safe(url: str) -> str:
     """Escape what a URI may never contain (spaces, non-ASCII), keep existing escapes."""
     return quote(url.strip(), safe=_URI_SAFE, errors="replace")

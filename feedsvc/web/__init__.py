@@ -88,7 +88,7 @@ def create_app(
     )
     app.extensions["feedsvc"] = svc
 
-    from feedsvc.web import api, feeds, pages, websub
+    from feedsvc.web import api, feeds, files, pages, websub
 
     # The feed hot path answers before Flask; every other request reaches Flask.
     app.wsgi_app = feeds.FeedFastPath(app.wsgi_app, svc)  # type: ignore[method-assign]
@@ -96,6 +96,7 @@ def create_app(
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(websub.bp)
+    app.register_blueprint(files.bp)
 
     @app.before_request
     def start_timer() -> None:
