@@ -52,10 +52,7 @@ BUNDLE = "posts/bundle-post"
 ODD_DATE = "2023-01-29 18:30:22 2023 -0800"
 DATE_WARNINGS = {
     "hugo": [],
-    "jekyll": [
-        f"warning:    front matter 'date': {ODD_DATE!r} is not a valid date; "
-        "published is taken from the file name"
-    ],
+    "jekyll": [f"warning:    front matter 'date': {ODD_DATE!r} is not a valid date"],
 }
 
 
@@ -71,7 +68,12 @@ def test_check_passes_on_the_folder_as_it_is(tmp_path: Path, name: str) -> None:
     )
     assert "ERROR" not in result.stdout
     warnings = [line.strip() for line in result.stdout.splitlines() if "warning:" in line]
-    assert warnings == DATE_WARNINGS[name]
+    # Each expected warning starts the line; the rest says which source dates it.
+    assert [w[: len(e)] for w, e in zip(warnings, DATE_WARNINGS[name], strict=False)] == (
+        DATE_WARNINGS[name]
+    )
+    assert len(warnings) == len(DATE_WARNINGS[name]), warnings
+    assert all("file name" in w for w in warnings)
 
     scan = run(tmp_path, content, "scan", "--strict", **env)
     assert scan.returncode == 0, scan.stdout + scan.stderr
