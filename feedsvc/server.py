@@ -33,7 +33,6 @@ import multiprocessing.connection
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from granian.server.mp import MPServer
 
 from feedsvc.metrics import mark_process_dead, prepare_multiprocess_dir, remove_multiprocess_dir
 from feedsvc.settings import Settings
+from feedsvc.supervise import WatcherSupervisor
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -61,7 +61,6 @@ BLOCKING_THREADS = 4
 WORKERS_KILL_SECONDS = 5
 # After a stop, how often a worker still running is checked for open connections.
 IDLE_CHECK_SECONDS = 0.5
-WATCHER_STOP_SECONDS = 5
 # An idle kept-alive connection, or a client still sending its headers, is
 # closed after this long (gunicorn's keep-alive was 5 s).
 HEADER_READ_MILLISECONDS = 5_000
@@ -101,10 +100,10 @@ def _serve_on(
     if watcher is not None:
         log.info("watcher started (pid %s)", watcher.pid)
     try:
-        return _Granian(settings, address, port).run()
+        return _Granian(settings, address, port, watcher).run()
     finally:
         if watcher is not None:
-            _stop_watcher(watcher)
+            watcher.stop()
 
 
 def _numeric_address(host: str, port: int) -> str:
@@ -173,13 +172,13 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _start_watcher(config: str | None, settings: Settings) -> subprocess.Popen[bytes]:
-    """``feedsvc watch`` as a child process with the same config and environment.
+def _start_watcher(config: str | None, settings: Settings) -> WatcherSupervisor:
+    """``feedsvc watch`` as a child process with the same config and environment,
+    restarted whenever it dies (``supervise.py``).
 
     A fresh interpreter, not a fork (no copy of any lock or connection) and not
     multiprocessing: granian forks its workers from this process, and a
     multiprocessing child would be "joined" by every worker's exit handlers.
-    Started before any thread exists in this process, so ``preexec_fn`` is safe.
     """
     argv = [sys.executable, "-m", "feedsvc", "watch"]
     if config is not None:
@@ -190,17 +189,7 @@ def _start_watcher(config: str | None, settings: Settings) -> subprocess.Popen[b
     if settings.base_url_follows_server:
         # Items' urls are written by the watcher: the same links as the web workers.
         env["FEEDSVC_SITE_BASE_URL"] = settings.site.base_url
-    return subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
-
-
-def _stop_watcher(watcher: subprocess.Popen[bytes]) -> None:
-    if watcher.poll() is None:
-        watcher.terminate()
-        try:
-            watcher.wait(timeout=WATCHER_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            watcher.kill()
-            watcher.wait()
+    return WatcherSupervisor(settings, argv, env)
 
 
 def _load_app(settings: Settings, _target: str) -> WSGIApplication:
@@ -241,7 +230,13 @@ _LOG_CONFIG: dict[str, Any] = {
 class _Granian(MPServer):
     """granian's process manager with feedsvc's start-up, readiness and stop rules."""
 
-    def __init__(self, settings: Settings, address: str, port: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        address: str,
+        port: int,
+        watcher: WatcherSupervisor | None = None,
+    ) -> None:
         super().__init__(
             "feedsvc.web:create_app",  # informative only: the app comes from _load_app
             address=address,
@@ -260,6 +255,7 @@ class _Granian(MPServer):
             workers_kill_timeout=WORKERS_KILL_SECONDS,
         )
         self._settings = settings
+        self._watcher = watcher
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; 0 after a requested stop."""
@@ -281,6 +277,8 @@ class _Granian(MPServer):
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         # Only now, with no fork to come, may this process run a thread of its own.
         threading.Thread(target=self._announce, name="feedsvc-ready", daemon=True).start()
+        if self._watcher is not None:
+            self._watcher.watch_in_background()  # restarts a dead watcher (supervise.py)
 
     def _stop_workers(self) -> None:
         """Stop every worker: SIGTERM, up to ``WORKERS_KILL_SECONDS`` in all, then SIGKILL.

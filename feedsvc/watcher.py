@@ -10,6 +10,7 @@ serving what the store holds.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,13 +18,16 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from feedsvc.budget import die_with_parent
 from feedsvc.errors import ContentRootError, FeedsvcError, StoreError
 from feedsvc.events import FileEvents
+from feedsvc.health import HealthBoard, Heartbeat, beat_seconds
 from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Scanner
 from feedsvc.progress import ScanProgress
 from feedsvc.settings import Settings
 from feedsvc.store import FileEventsState, Store, open_store
+from feedsvc.supervise import PARENT_ENV
 from feedsvc.websub.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -142,14 +146,41 @@ def start_hub(settings: Settings, store: Store) -> Dispatcher | None:
     return dispatcher
 
 
+def add_heartbeat_job(
+    scheduler: BaseScheduler, settings: Settings, scanner: Scanner, store: Store
+) -> Heartbeat:
+    """Report this watcher's health now and every few seconds (``feedsvc.health``)."""
+    board = HealthBoard(store, settings.store.url)
+    heartbeat = Heartbeat(board, scanner, settings.watch.interval_seconds)
+    scheduler.add_job(
+        heartbeat.beat,
+        "interval",
+        seconds=beat_seconds(settings.watch.interval_seconds),
+        next_run_time=utc_now(),
+        id="heartbeat",
+        max_instances=1,
+        coalesce=True,
+    )
+    return heartbeat
+
+
+def _die_with_supervisor() -> None:
+    """Under ``feedsvc serve``: die with it, however it dies (``supervise.PARENT_ENV``)."""
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit():
+        die_with_parent(int(parent))
+
+
 def run_watcher(settings: Settings) -> None:
     """Run the watcher in the foreground until interrupted (``feedsvc watch``)."""
+    _die_with_supervisor()
     store = open_store(settings.store.url)
     scheduler = BlockingScheduler(timezone=UTC)
     scanner = Scanner(settings, store, utc_now, on_report=Metrics().scan_report)
     dispatcher = start_hub(settings, store)
     after = dispatcher.wake if dispatcher is not None else _nothing
     add_scan_job(scheduler, scanner, settings.watch.interval_seconds, after)
+    heartbeat = add_heartbeat_job(scheduler, settings, scanner, store)
     log.info("watching %s every %d s", settings.content.path, settings.watch.interval_seconds)
     events = start_file_events(settings, scanner, store, after)
     try:
@@ -163,4 +194,5 @@ def run_watcher(settings: Settings) -> None:
             dispatcher.stop()
         if scheduler.running:
             scheduler.shutdown(wait=False)
+        heartbeat.stop()
         store.close()

@@ -201,6 +201,14 @@ class Store(Protocol):
         """What the watcher last recorded about file events, if it ever did."""
         ...
 
+    def record_health(self, role: str, text: str) -> None:
+        """Keep the latest health report of one role (``feedsvc.health``)."""
+        ...
+
+    def health(self, role: str) -> str | None:
+        """The latest health report of one role, as recorded."""
+        ...
+
     def scan_lock(self, wait: bool = True) -> AbstractContextManager[bool]:
         """Hold the global scan lock; yields False if ``wait`` is False and it is taken."""
         ...

@@ -463,6 +463,8 @@ def load_file(row: sa.Row[Any]) -> StoredFile:
 # --- scan failures -------------------------------------------------------------------------
 
 FAILURE_KEY = "scan_failure"
+# Health reports (feedsvc.health), one row per role: "watch", "serve".
+HEALTH_KEY_PREFIX = "health:"
 SCANS_KEY = "scans_total"
 # Replaced by every transaction that writes files or items (see SqlStore.file_states).
 FILES_STAMP_KEY = "files_stamp"

@@ -340,6 +340,15 @@ class SqlStore:
         )
         return None if text is None else s.load_file_events(text)
 
+    def record_health(self, role: str, text: str) -> None:
+        row = {"key": f"{s.HEALTH_KEY_PREFIX}{role}", "value": text}
+        with self._write("record health") as conn:
+            conn.execute(self._backend.upsert(s.meta, ["key"]), row)
+
+    def health(self, role: str) -> str | None:
+        q = sa.select(s.meta.c.value).where(s.meta.c.key == f"{s.HEALTH_KEY_PREFIX}{role}")
+        return self._single("read health", lambda c: c.execute(q).scalar_one_or_none())
+
     @contextmanager
     def scan_lock(self, wait: bool = True) -> Iterator[bool]:
         with ExitStack() as stack:

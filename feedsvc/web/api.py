@@ -14,8 +14,10 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, jsonify, request
 
+from feedsvc import health
 from feedsvc.errors import ContentRootError, StoreError
 from feedsvc.publish import ALL
+from feedsvc.store import ScanFailure, ScanState
 from feedsvc.web import services, websub
 
 log = logging.getLogger(__name__)
@@ -112,21 +114,61 @@ def status() -> Response:
             payload["websub"] = websub.status(svc)
         except StoreError:
             payload["websub"] = None
+    reasons, watcher = health.reasons_now(
+        svc.store,
+        svc.settings.store.url,
+        svc.settings.watch.interval_seconds,
+        svc.clock(),
+        last_scan=state,
+        failure=failure,
+    )
+    failure = _newest_failure(failure, state, watcher)
     if failure is not None:
         # The last scan failed as a whole: the feeds serve the last good state.
         payload["status"] = "degraded"
         payload["error"] = failure.reason
         payload["failed_at"] = failure.failed_at.isoformat()
+    if reasons:
+        # docs/operations.md, "Health": what each reason means.
+        payload["status"] = "degraded"
+        payload["reasons"] = reasons
     return _json(payload)
+
+
+def _newest_failure(
+    failure: ScanFailure | None, state: ScanState | None, watcher: health.WatcherReport | None
+) -> ScanFailure | None:
+    """The failure the watcher reported beside the store, when the store could not take it."""
+    if watcher is None or watcher.failure is None or watcher.failed_at is None:
+        return failure
+    if state is not None and state.finished_at >= watcher.failed_at:
+        return failure
+    if failure is not None and failure.failed_at >= watcher.failed_at:
+        return failure
+    return ScanFailure(reason=watcher.failure, failed_at=watcher.failed_at)
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
+    """200 while the last good feeds are served (first line ``ok`` or ``degraded: why``);
+    503 only when the store cannot be read (docs/operations.md, "Health")."""
+    svc = services()
     try:
-        services().store.ping()
+        svc.store.ping()
+        state = svc.store.last_scan()
+        failure = svc.store.last_failure()
     except StoreError:
         return Response("store unavailable\n", 503, content_type="text/plain; charset=utf-8")
-    return Response("ok\n", 200, content_type="text/plain; charset=utf-8")
+    reasons, _watcher = health.reasons_now(
+        svc.store,
+        svc.settings.store.url,
+        svc.settings.watch.interval_seconds,
+        svc.clock(),
+        last_scan=state,
+        failure=failure,
+    )
+    text = "ok\n" if not reasons else "degraded: " + "; ".join(reasons) + "\n"
+    return Response(text, 200, content_type="text/plain; charset=utf-8")
 
 
 @bp.get("/metrics")
