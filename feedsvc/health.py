@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WATCH, SERVE = "watch", "serve"
+WATCH, SERVE, STORE = "watch", "serve", "store"
 # The watcher reports at least this often; a report older than STALE_BEATS
 # beats (plus a margin for a loaded machine) means it is gone or hangs.
 MAX_BEAT_SECONDS = 5.0
@@ -75,10 +75,19 @@ class SupervisorReport:
     restarts: int = 0  # watchers started after the first
 
 
-_Report = WatcherReport | SupervisorReport
-_KINDS: dict[str, type[WatcherReport] | type[SupervisorReport]] = {
+@dataclass(frozen=True, slots=True)
+class StoreEvent:
+    """The store's file was deleted or replaced under the service, and what was done."""
+
+    at: datetime
+    what: str
+
+
+_Report = WatcherReport | SupervisorReport | StoreEvent
+_KINDS: dict[str, type[WatcherReport] | type[SupervisorReport] | type[StoreEvent]] = {
     WATCH: WatcherReport,
     SERVE: SupervisorReport,
+    STORE: StoreEvent,
 }
 _DATES = ("at", "last_ok_at", "failed_at", "restart_at")
 
@@ -157,6 +166,16 @@ class HealthBoard:
         report = self.read(SERVE)
         return report if isinstance(report, SupervisorReport) else None
 
+    def store_event(self) -> StoreEvent | None:
+        report = self.read(STORE)
+        return report if isinstance(report, StoreEvent) else None
+
+
+def note_store_event(store: Store, store_url: str, what: str, now: datetime) -> None:
+    """Log and record that the store's file was deleted or replaced (``reopen_if_replaced``)."""
+    log.error("%s", what)
+    HealthBoard(store, store_url).write(STORE, StoreEvent(at=now, what=what))
+
 
 def _write_in_place(path: Path, text: str) -> None:
     data = text.encode("utf-8")
@@ -213,9 +232,12 @@ def assess(
     watcher: WatcherReport | None,
     supervisor: SupervisorReport | None,
     store_problem: str | None,
+    store_event: StoreEvent | None = None,
 ) -> list[str]:
     """Why the service is degraded, in an operator's words; empty when it is not."""
     reasons: list[str] = []
+    if store_event is not None and now - store_event.at <= timedelta(seconds=2 * interval_seconds):
+        reasons.append(f"{store_event.what} (at {_when(store_event.at)})")
     expected = (watcher is not None and not watcher.stopped) or supervisor is not None
     if supervisor is not None and not supervisor.running:
         if watcher is None or watcher.at <= supervisor.at:
@@ -374,5 +396,6 @@ def reasons_now(
         watcher=watcher,
         supervisor=board.supervisor(),
         store_problem=store_space_problem(store_url),
+        store_event=board.store_event(),
     )
     return reasons, watcher

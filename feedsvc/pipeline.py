@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
 
-from feedsvc import budget
+from feedsvc import budget, health
 from feedsvc.budget import BudgetRunner
 from feedsvc.claims import Claims, collision_reason
 from feedsvc.dates import first_seen
@@ -916,6 +916,9 @@ class Scanner:
         # One "scan started"/"scan finished" pair per scan really run (callers
         # that share a scan log nothing here): the log shows scans never overlap.
         log.info("scan started")
+        reopened = self._store.reopen_if_replaced(create=True)  # never write a deleted file
+        if reopened is not None:
+            health.note_store_event(self._store, self._settings.store.url, reopened, self._clock())
         report = scan(
             self._settings,
             self._store,

@@ -217,6 +217,10 @@ class Store(Protocol):
         """The WebSub hub's subscriptions, queue and counters (``store/hub.py``)."""
         ...
 
+    def reopen_if_replaced(self, *, create: bool) -> str | None:
+        """Notice a store file deleted or replaced underneath; say what was done, or None."""
+        ...
+
     def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers."""
         ...

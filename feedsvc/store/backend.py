@@ -48,6 +48,8 @@ class Backend:
     # its write transactions (BEGIN IMMEDIATE) are serialised already.
     transaction_lock: Callable[[sa.Connection, str], None] = lambda _conn, _name: None
     extra_engines: tuple[sa.Engine, ...] = field(default=())
+    # The store's file, when it is one (SQLite): its identity is checked (sql.py).
+    path: Path | None = None
 
     def upsert(self, table: sa.Table, keys: Sequence[str]) -> sa.Executable:
         """INSERT, or on a key conflict overwrite every other column."""
@@ -89,6 +91,7 @@ def _sqlite_backend(url: sa.URL) -> Backend:
     sa.event.listen(engine, "connect", _sqlite_on_connect)
     sa.event.listen(engine, "begin", _sqlite_on_begin)
     lock_path = db.with_name(db.name + ".scanlock")
+    extra: dict[str, Any] = {"path": db}
     return Backend(
         name="sqlite",
         engine=engine,
@@ -100,6 +103,7 @@ def _sqlite_backend(url: sa.URL) -> Backend:
         snapshot_options={_BEGIN: "DEFERRED"},
         single_options={_BEGIN: None},
         fast_scalar=_sqlite_fast_scalar,
+        **extra,
     )
 
 

@@ -7,11 +7,14 @@ never carries the URL or password.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -34,6 +37,7 @@ from feedsvc.types import (
 if TYPE_CHECKING:
     from feedsvc.store.hub import HubStore
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Options = Mapping[str, Any]
 
@@ -82,6 +86,8 @@ class SqlStore:
         except BaseException:
             self.close()
             raise
+        self._identity = _file_identity(self._backend.path)
+        self._identity_checked = time.monotonic()
         _OPEN.add(self)
 
     # -- lifecycle --
@@ -103,6 +109,60 @@ class SqlStore:
             self._hub = HubStore(self)
         return self._hub
 
+    def reopen_if_replaced(self, *, create: bool) -> str | None:
+        """Notice a store file deleted or replaced under this process (docs/operations.md).
+
+        The rule: connections to a file that is no longer the store's path are
+        dropped, so nothing is written into a deleted file. A replaced file is
+        used from now on; a deleted one is created afresh when ``create`` (the
+        watcher, whose next scan rebuilds it from the content), otherwise
+        (web workers) the old one is read until the new one exists. Returns
+        what happened, for people, or None.
+        """
+        path = self._backend.path
+        if path is None:
+            return None
+        self._identity_checked = time.monotonic()
+        current = _file_identity(path)
+        if current == self._identity or (current is None and not create):
+            return None
+        what = "was deleted" if current is None else "was replaced by another file"
+        try:
+            before = self._read_generation()  # still readable: our connections hold the old file
+        except StoreError:
+            before = None
+        self._engine.dispose()
+        self._states = None
+        if current is None:
+            # A new file must not pick up the deleted one's write-ahead log.
+            for suffix in ("-wal", "-shm"):
+                path.with_name(path.name + suffix).unlink(missing_ok=True)
+        with self._errors("reopen the store"):
+            self._ensure_schema()
+            if create and before is not None:
+                # Feeds and ETags are cached by generation: never reuse a number.
+                with self._connect(self._backend.write_options) as conn, conn.begin():
+                    value = conn.execute(self._generation_q).scalar_one()
+                    if int(value) <= before:
+                        conn.execute(
+                            sa.update(s.meta)
+                            .where(s.meta.c.key == "generation")
+                            .values(value=str(before + 1))
+                        )
+        self._identity = _file_identity(path)
+        rebuilt = "; a new store is rebuilt from the content" if current is None else ""
+        return f"the store file {what} while feedsvc ran: reopened it{rebuilt}"
+
+    def _notice_replaced(self) -> None:
+        """In a reading process, at most once a second: follow a replaced store file."""
+        if self._backend.path is None:
+            return
+        if time.monotonic() - self._identity_checked < _IDENTITY_RECHECK_SECONDS:
+            return
+        happened = self.reopen_if_replaced(create=False)
+        if happened is not None:
+            log.warning("%s", happened)
+
     def ping(self) -> None:
         with self._errors("reach the store"), self._connect(self._backend.single_options) as c:
             c.execute(sa.text("SELECT 1")).scalar_one()
@@ -121,6 +181,10 @@ class SqlStore:
     def generation(self) -> int:
         # Called on every feed request: a raw pooled cursor skips the ~90 µs
         # of Core execution overhead (the SQL itself was compiled by Core).
+        self._notice_replaced()
+        return self._read_generation()
+
+    def _read_generation(self) -> int:
         with self._errors("read the generation"):
             conn = self._engine.raw_connection()
             try:
@@ -384,6 +448,10 @@ class SqlStore:
         try:
             yield
         except (sa.exc.SQLAlchemyError, self._dbapi_error, OSError) as exc:
+            if _needs_new_connections(exc):
+                # SQLite keeps failing on connections opened before a read-only
+                # or full episode ended: the next call opens new ones.
+                self._engine.dispose()
             raise StoreError(
                 f"{self._backend.name} store: cannot {doing}: {_reason(exc, self._password)}"
             ) from exc
@@ -617,6 +685,27 @@ def _write_items(conn: sa.Connection, backend: Backend, items: Sequence[Item]) -
         insert = backend.insert(s.known_feeds).on_conflict_do_nothing()
         conn.execute(insert, list(known.values()))
     return len(changed)
+
+
+_IDENTITY_RECHECK_SECONDS = 1.0
+# Errors after which a connection stays broken though the cause is gone.
+_REOPEN_ON = ("readonly database", "disk is full", "disk I/O error", "no such table")
+
+
+def _needs_new_connections(exc: BaseException) -> bool:
+    text = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc)
+    return any(words in text for words in _REOPEN_ON)
+
+
+def _file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the store's file, or None if it is not there."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _reason(exc: BaseException, password: str | None) -> str:
