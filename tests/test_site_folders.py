@@ -15,6 +15,7 @@ outside-root paths answer 404.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -359,3 +360,54 @@ def test_a_bundle_image_through_a_real_server(tmp_path: Path, serve) -> None:
     assert page.status_code == 200 and src in page.text
     outside = requests.get(server.url + "/files/posts/first-post.md", timeout=30)
     assert outside.status_code == 404
+
+
+# --------------------------------------------------------------------------- validators, readers
+
+# The checks tests/test_readers.py runs on its own fixture (jing + the RFC 4287 schema,
+# the JSON Feed 1.1 schema, RSS 2.0 rules, feedparser, reader, newsboat), collected
+# here again so they run on the feeds of both folders, served by a real server.
+from test_readers import (  # noqa: E402 - the imported tests run here with the site below
+    Site,
+    open_site,
+    test_atom_is_valid_against_the_rfc4287_relax_ng_schema,  # noqa: F401
+    test_atom_rules_the_schema_cannot_express,  # noqa: F401
+    test_feedparser_reads_every_feed_the_same,  # noqa: F401
+    test_json_feed_is_valid_json_feed_1_1,  # noqa: F401
+    test_newsboat_imports_the_opml_and_reloads,  # noqa: F401
+    test_newsboat_reads_every_feed,  # noqa: F401
+    test_rss_follows_the_rss_2_0_rules,  # noqa: F401
+    test_the_reader_library_subscribes_to_every_format,  # noqa: F401
+)
+
+
+@pytest.fixture(scope="module", params=list(FOLDERS))
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    source, env, items, drafts, resources, skipped = FOLDERS[request.param]
+    tmp = tmp_path_factory.mktemp(request.param)
+    content = tmp / "content"
+    shutil.copytree(source, content)
+    result = open_site(tmp, content, **env)
+    try:
+        report = result.report
+        assert report["errors"] == [], report
+        assert (report["added"], report["resources"], report["skipped"]) == (
+            items + drafts,
+            resources,
+            skipped,
+        )
+        # Each feed must hold what its JSON twin holds; all/all holds every item.
+        counts = {
+            (f.language, f.category): len(json.loads(f.body)["items"])
+            for f in result.feeds
+            if f.fmt == "json"
+        }
+        assert counts["all", "all"] == items
+        assert {f.fmt for f in result.feeds} == {"rss", "atom", "json"}
+        for feed in result.feeds:
+            feed.expected = counts[feed.language, feed.category]
+        yield result
+    finally:
+        result.server.stop()
