@@ -97,6 +97,7 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=self._own,
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self._scan_seconds = Histogram(
             "feedsvc_scan_duration_seconds",
             "How long scans of this deployment took (watcher and refreshes).",
@@ -105,8 +106,17 @@ class Metrics:
         )
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        self._requests.labels(route, str(status)).inc()
-        self._request_seconds.labels(route).observe(seconds)
+        # The labelled children are looked up once (``labels()`` costs as much
+        # as the counting): routes and statuses are few.
+        counters = self._children.get((route, status))
+        if counters is None:
+            counters = (
+                self._requests.labels(route, str(status)),
+                self._request_seconds.labels(route),
+            )
+            self._children[(route, status)] = counters
+        counters[0].inc()
+        counters[1].observe(seconds)
 
     def scan_report(self, report: ScanReport) -> None:
         """A scan this process ran (``Scanner(on_report=...)``)."""
