@@ -231,7 +231,7 @@ def scan(
         return None if outcome.item is None else (source, prev, outcome)
 
     with ExitStack() as stack:
-        writer = stack.enter_context(store.scan_writer())
+        writer = stack.enter_context(store.scan_writer(now))
         outcomes = stack.enter_context(
             closing(_outcomes(settings, work, now, renormalise, _workers(workers, len(work))))
         )

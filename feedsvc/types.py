@@ -115,6 +115,10 @@ class Item:
     published: datetime
     updated: datetime
     draft: bool = False
+    # Front matter publishDate / expiryDate (docs/dates.md): the item is in the
+    # feeds from max(published, publish_date) until expiry_date.
+    publish_date: datetime | None = None
+    expiry_date: datetime | None = None
     content_hash: str = ""
 
 
@@ -158,6 +162,30 @@ class FileError:
 
     path: str
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledItem:
+    """An item the clock brings into the feeds (``shows_at``) or takes out (``hides_at``)."""
+
+    item_id: str
+    source_path: str
+    shows_at: datetime
+    hides_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCounts:
+    """Items in the store by what a reader sees of them (docs/identity.md, the scan report).
+
+    ``listed``: in the feeds now; ``drafts``: drafts; ``scheduled``: waiting for
+    their publish time; ``expired``: past their expiry time.
+    """
+
+    listed: int = 0
+    drafts: int = 0
+    scheduled: int = 0
+    expired: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,4 +311,6 @@ def item_fields(
         "published": date(item.published),
         "updated": date(item.updated),
         "draft": item.draft,
+        "publish_date": None if item.publish_date is None else date(item.publish_date),
+        "expiry_date": None if item.expiry_date is None else date(item.expiry_date),
     }

@@ -3,7 +3,8 @@
 Owns *when* scans run (once at start-up, then every
 ``watch.interval_seconds``, and after file events when ``watch.file_events``
 is on: ``events.py``); *how* is ``pipeline.Scanner``, which also makes sure
-no two scans overlap anywhere. A failed scan is logged and the feeds keep
+no two scans overlap anywhere. It also starts the deployment's one schedule
+timer (``schedule.Releaser``). A failed scan is logged and the feeds keep
 serving what the store holds.
 """
 
@@ -25,6 +26,7 @@ from feedsvc.health import HealthBoard, Heartbeat, beat_seconds
 from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Scanner
 from feedsvc.progress import ScanProgress
+from feedsvc.schedule import Releaser
 from feedsvc.settings import Settings
 from feedsvc.store import FileEventsState, Store, open_store
 from feedsvc.supervise import PARENT_ENV
@@ -183,11 +185,14 @@ def run_watcher(settings: Settings) -> None:
     heartbeat = add_heartbeat_job(scheduler, settings, scanner, store)
     log.info("watching %s every %d s", settings.content.path, settings.watch.interval_seconds)
     events = start_file_events(settings, scanner, store, after)
+    releaser = Releaser(store, utc_now, after=after)  # the deployment's one schedule timer
+    releaser.start()
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        releaser.stop()
         if events is not None:
             events.stop()
         if dispatcher is not None:

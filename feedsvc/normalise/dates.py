@@ -20,6 +20,9 @@ from feedsvc.types import RawDocument
 
 PUBLISHED_KEYS = ("date", "published", "pubDate", "publishDate")
 UPDATED_KEYS = ("updated", "lastmod", "modified")
+# Hugo's keys are case-insensitive: sites write both spellings.
+PUBLISH_DATE_KEYS = ("publishDate", "publishdate")
+EXPIRY_DATE_KEYS = ("expiryDate", "expirydate")
 
 # Where a date came from, as ``feedsvc check`` shows it. The last two are
 # guesses from file times, never something the author wrote.
@@ -42,6 +45,8 @@ class ItemDates:
     updated: datetime
     updated_from: str
     warnings: tuple[str, ...] = ()
+    publish_date: datetime | None = None
+    expiry_date: datetime | None = None
 
     @property
     def published_guessed(self) -> bool:
@@ -89,7 +94,20 @@ def item_dates(
         # SPEC §2: updated is never before published.
         updated, updated_from = published, FROM_PUBLISHED
     warnings += (f"{reason}; updated falls back to the {updated_from}" for reason in skipped)
-    return ItemDates(published, published_from, updated, updated_from, tuple(warnings))
+
+    skipped = []
+    publish_date, _ = _declared(meta, PUBLISH_DATE_KEYS, zone, skipped)
+    expiry_date, _ = _declared(meta, EXPIRY_DATE_KEYS, zone, skipped)
+    warnings += (f"{reason}; it is ignored" for reason in skipped)
+    return ItemDates(
+        published,
+        published_from,
+        updated,
+        updated_from,
+        tuple(warnings),
+        publish_date=publish_date,
+        expiry_date=expiry_date,
+    )
 
 
 def _declared(

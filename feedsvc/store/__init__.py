@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from feedsvc.types import FeedInfo, FeedKey, FileState, Item, ScanReport, StoredFile
+from feedsvc.types import (
+    FeedInfo,
+    FeedKey,
+    FileState,
+    Item,
+    ItemCounts,
+    ScanReport,
+    ScheduledItem,
+    StoredFile,
+)
 
 if TYPE_CHECKING:
     from feedsvc.store.hub import HubStore
@@ -133,20 +142,47 @@ class Store(Protocol):
         """Digest of the site settings the stored items were normalised with."""
         ...
 
-    def apply(self, changes: ScanChanges) -> int:
-        """Apply a scan's changes atomically; return the (possibly new) generation."""
+    def apply(self, changes: ScanChanges, now: datetime | None = None) -> int:
+        """Apply a scan's changes atomically; return the (possibly new) generation.
+
+        ``now``: the moment items are listed or kept out at (scheduled, expired:
+        ``feedsvc.dates.is_listed``); None lists every item that is not a draft.
+        """
         ...
 
-    def scan_writer(self) -> AbstractContextManager[ScanWriter]:
-        """A writer for one scan's chunks; leaving the block without ``commit`` rolls back."""
+    def scan_writer(self, now: datetime | None = None) -> AbstractContextManager[ScanWriter]:
+        """A writer for one scan's chunks; leaving the block without ``commit`` rolls back.
+
+        ``now`` as in ``apply``; the commit also releases what fell due by then.
+        """
+        ...
+
+    def release(self, now: datetime) -> int:
+        """List the scheduled items whose time came and unlist the expired ones.
+
+        Returns the generation, moved only if an item entered or left the feeds,
+        so every process's feeds follow (docs/dates.md). Idempotent.
+        """
+        ...
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """The first moment after ``now`` when an item enters or leaves the feeds."""
+        ...
+
+    def scheduled(self) -> tuple[ScheduledItem, ...]:
+        """The items the clock still lists (or unlists), soonest first."""
+        ...
+
+    def item_counts(self, now: datetime) -> ItemCounts:
+        """Items by what a reader sees of them at ``now``: listed, drafts, scheduled, expired."""
         ...
 
     def generation(self) -> int:
         """A number that moves whenever the items change; cheap to call."""
         ...
 
-    def item(self, item_id: str) -> Item | None:
-        """One item by id (drafts included), or None."""
+    def item(self, item_id: str, *, listed: bool = False) -> Item | None:
+        """One item by id (drafts and scheduled ones too, unless ``listed``), or None."""
         ...
 
     def feeds(self) -> tuple[FeedInfo, ...]:

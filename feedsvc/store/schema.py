@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from feedsvc.dates import shows_at
 from feedsvc.errors import StoreError
 
 # The one slug rule (SPEC §2): tag and author slugs are made like category slugs.
@@ -36,13 +37,15 @@ from feedsvc.types import (
     FileWarning,
     Item,
     ScanReport,
+    ScheduledItem,
     StoredFile,
     item_fields,
 )
 
 # Bump when a table or the JSON layout changes, and teach ``create`` to migrate.
 # 2: item_terms (tag and author feeds) and known_feeds (feeds that once existed).
-SCHEMA_VERSION = 2
+# 3: schedule (items the clock lists or unlists: docs/dates.md).
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -158,6 +161,26 @@ known_feeds = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
 )
 
+# Items whose listing the clock changes: a publish time still ahead when the item
+# was written, or an expiry time. The ``draft`` columns of items, item_categories
+# and item_terms mean "kept out of the feeds": a draft, or an item outside its
+# window (feedsvc.dates.is_listed). ``SqlStore.release`` moves them as time passes;
+# a row goes once its item is listed for good.
+schedule = sa.Table(
+    "schedule",
+    metadata,
+    sa.Column(
+        "item_id",
+        sa.Text,
+        sa.ForeignKey("items.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("shows_key", sa.Text, nullable=False, index=True),  # sort_key() of shows_at
+    sa.Column("hides_key", sa.Text, nullable=True, index=True),  # sort_key() of expiry_date
+    sa.Column("shows_at", sa.Text, nullable=False),  # ISO with its own offset
+    sa.Column("hides_at", sa.Text, nullable=True),
+)
+
 # A single row (id = 1): the last finished scan, for every process to see.
 scan_state = sa.Table(
     "scan_state",
@@ -194,9 +217,15 @@ def create(conn: sa.Connection, insert: Callable[[sa.Table], Any]) -> None:
         )
     if version is not None and version < 1:
         raise StoreError(f"store schema version {version} is unknown; no migration exists")
-    metadata.create_all(conn)  # adds the tables a version-1 store lacks
+    metadata.create_all(conn)  # adds the tables an older store lacks
     if version == 1:
         _migrate_from_1(conn, insert)
+    if version is not None and version < SCHEMA_VERSION:
+        # 2 -> 3 adds the schedule table only: filled as items are written,
+        # and every item is, once: normalise.RULES_VERSION moved with it.
+        conn.execute(
+            sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
     seed = insert(meta).on_conflict_do_nothing(index_elements=["key"])
     conn.execute(
         seed,
@@ -241,6 +270,29 @@ def load_dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _load_optional_dt(text: str | None) -> datetime | None:
+    return None if text is None else load_dt(text)
+
+
+def schedule_row(item: Item) -> dict[str, Any]:
+    """The ``schedule`` row of an item the clock lists or unlists (``dates.is_timed``)."""
+    starts = shows_at(item)
+    ends = item.expiry_date
+    return {
+        "item_id": item.id,
+        "shows_key": sort_key(starts),
+        "hides_key": None if ends is None else sort_key(ends),
+        "shows_at": dump_dt(starts),
+        "hides_at": None if ends is None else dump_dt(ends),
+    }
+
+
+def load_scheduled(
+    item_id: str, source_path: str, shows_at: str, hides_at: str | None
+) -> ScheduledItem:
+    return ScheduledItem(item_id, source_path, load_dt(shows_at), _load_optional_dt(hides_at))
+
+
 def sort_key(value: datetime) -> str:
     """Fixed-width UTC text that sorts in time order: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``.
 
@@ -261,8 +313,11 @@ def _dumps(value: object) -> str:
 # --- items ---------------------------------------------------------------------------------
 
 
-def item_row(item: Item) -> dict[str, Any]:
-    """The ``items`` row for one item (JSON encoded once, here)."""
+def item_row(item: Item, *, listed: bool | None = None) -> dict[str, Any]:
+    """The ``items`` row for one item (JSON encoded once, here).
+
+    ``listed``: whether it is in the feeds now (None: unless it is a draft).
+    """
     data = _dumps({**item_fields(item, dump_dt), "content_hash": item.content_hash})
     # The store's change key. An item without a content_hash still gets one,
     # so "write only when the hash differs" never hides a real change.
@@ -273,7 +328,7 @@ def item_row(item: Item) -> dict[str, Any]:
         "language": item.language,
         "published": dump_dt(item.published),
         "published_key": sort_key(item.published),
-        "draft": item.draft,
+        "draft": item.draft if listed is None else not listed,
         "content_hash": digest,
         "data": data,
     }
@@ -364,6 +419,8 @@ def load_item(data: str) -> Item:
         published=load_dt(d["published"]),
         updated=load_dt(d["updated"]),
         draft=bool(d["draft"]),
+        publish_date=_load_optional_dt(d.get("publish_date")),
+        expiry_date=_load_optional_dt(d.get("expiry_date")),
         content_hash=d["content_hash"],
     )
 

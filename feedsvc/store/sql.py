@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import sqlalchemy as sa
 
 from feedsvc.errors import StoreError
-from feedsvc.store import FileEventsState, ScanChanges, ScanFailure, ScanState
+from feedsvc.store import FileEventsState, ScanChanges, ScanFailure, ScanState, timed
 from feedsvc.store import schema as s
 from feedsvc.store.backend import Backend, open_backend
 from feedsvc.types import (
@@ -31,6 +32,8 @@ from feedsvc.types import (
     FeedKey,
     FileState,
     Item,
+    ItemCounts,
+    ScheduledItem,
     StoredFile,
 )
 
@@ -253,8 +256,10 @@ class SqlStore:
             found.update(_stored_hashes(conn, sorted(item_ids)))
         return found
 
-    def item(self, item_id: str) -> Item | None:
+    def item(self, item_id: str, *, listed: bool = False) -> Item | None:
         q = sa.select(s.items.c.data).where(s.items.c.id == item_id)
+        if listed:
+            q = q.where(s.items.c.draft == sa.false())
         data = self._single("read an item", lambda c: c.execute(q).scalar_one_or_none())
         return None if data is None else s.load_item(data)
 
@@ -330,25 +335,29 @@ class SqlStore:
 
     # -- writes --
 
-    def apply(self, changes: ScanChanges) -> int:
-        with self.scan_writer() as writer:
+    def apply(self, changes: ScanChanges, now: datetime | None = None) -> int:
+        with self.scan_writer(now) as writer:
             return writer.commit(changes)
 
     @contextmanager
-    def scan_writer(self) -> Iterator[_SqlScanWriter]:
-        writer = _SqlScanWriter(self)
+    def scan_writer(self, now: datetime | None = None) -> Iterator[_SqlScanWriter]:
+        writer = _SqlScanWriter(self, now)
         try:
             yield writer
         finally:
             writer.close()  # rolls back unless commit() ran
 
-    def _apply_in(self, conn: sa.Connection, changes: ScanChanges, touched: int) -> int:
+    def _apply_in(
+        self, conn: sa.Connection, changes: ScanChanges, touched: int, now: datetime | None
+    ) -> int:
         """The body of a scan's transaction, after any staged chunks; ``touched``:
         items those chunks changed."""
         touched += _delete_removed(conn, changes)
         _delete_in(conn, s.files, s.files.c.path, changes.removed_paths)
         _write_files(conn, self._backend, changes.files)
-        touched += _write_items(conn, self._backend, changes.items)
+        touched += _write_items(conn, self._backend, changes.items, now)
+        if now is not None:  # what the timer may not have done yet (a watcher was down)
+            touched += timed.release(conn, self._backend, now)
         digest_q = sa.select(s.meta.c.value).where(s.meta.c.key == "settings_digest")
         if changes.settings_digest not in (None, conn.execute(digest_q).scalar()):
             conn.execute(
@@ -356,14 +365,24 @@ class SqlStore:
                 {"key": "settings_digest", "value": changes.settings_digest},
             )
         if touched:
-            bump = (
-                sa.update(s.meta)
-                .where(s.meta.c.key == "generation")
-                .values(value=sa.cast(sa.cast(s.meta.c.value, sa.BigInteger) + 1, sa.Text))
-                .returning(s.meta.c.value)
-            )
-            return int(conn.execute(bump).scalar_one())
+            return _bump_generation(conn)
         return int(conn.execute(self._generation_q).scalar_one())
+
+    def release(self, now: datetime) -> int:
+        with self._write("release scheduled items") as conn:
+            if timed.release(conn, self._backend, now):
+                return _bump_generation(conn)
+            return int(conn.execute(self._generation_q).scalar_one())
+
+    def next_change(self, now: datetime) -> datetime | None:
+        return self._single("read the schedule", lambda c: timed.next_change(c, now))
+
+    def scheduled(self) -> tuple[ScheduledItem, ...]:
+        return self._single("read the schedule", timed.scheduled)
+
+    def item_counts(self, now: datetime) -> ItemCounts:
+        with self._errors("count items"), self._connect(self._backend.snapshot_options) as conn:
+            return timed.counts(conn, now)
 
     def record_scan(self, state: ScanState) -> None:
         row = {
@@ -465,8 +484,9 @@ class _SqlScanWriter:
     ``commit``; readers in WAL mode keep reading the last commit meanwhile).
     """
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: SqlStore, now: datetime | None) -> None:
         self._store = store
+        self._now = now
         self._stack = ExitStack()
         self._conn: sa.Connection | None = None
         self._tx: sa.RootTransaction | None = None
@@ -501,7 +521,7 @@ class _SqlScanWriter:
         with self._store._errors("apply a scan"):
             conn = self._open()
             _write_files(conn, self._store._backend, files)
-            self._touched += _write_items(conn, self._store._backend, items)
+            self._touched += _write_items(conn, self._store._backend, items, self._now)
         self._note(files, ())
 
     def commit(self, changes: ScanChanges) -> int:
@@ -512,7 +532,7 @@ class _SqlScanWriter:
             return self._store.generation()
         with self._store._errors("apply a scan"):
             conn = self._open()
-            generation = self._store._apply_in(conn, changes, self._touched)
+            generation = self._store._apply_in(conn, changes, self._touched, self._now)
             self._note(changes.files, changes.removed_paths)
             if self._files_changed:
                 # Every process's cached file states stop matching the store
@@ -644,8 +664,23 @@ def _stored_hashes(conn: sa.Connection, item_ids: Sequence[str]) -> Iterator[tup
         yield from ((row[0], row[1]) for row in conn.execute(q))
 
 
-def _write_items(conn: sa.Connection, backend: Backend, items: Sequence[Item]) -> int:
+def _bump_generation(conn: sa.Connection) -> int:
+    bump = (
+        sa.update(s.meta)
+        .where(s.meta.c.key == "generation")
+        .values(value=sa.cast(sa.cast(s.meta.c.value, sa.BigInteger) + 1, sa.Text))
+        .returning(s.meta.c.value)
+    )
+    return int(conn.execute(bump).scalar_one())
+
+
+def _write_items(
+    conn: sa.Connection, backend: Backend, items: Sequence[Item], now: datetime | None
+) -> int:
     """Upsert the items whose content hash differs from the stored one; return how many.
+
+    ``now``: the moment their listing is judged at (scheduled, expired:
+    ``feedsvc.dates.is_listed``); None lists every item that is not a draft.
 
     Hashes are compared before encoding: re-applying 50,000 unchanged items
     costs one indexed read, not 50,000 JSON encodings. (A failed encoding
@@ -657,7 +692,7 @@ def _write_items(conn: sa.Connection, backend: Backend, items: Sequence[Item]) -
     for item in latest.values():
         if item.content_hash and stored.get(item.id) == item.content_hash:
             continue
-        row = s.item_row(item)
+        row = s.item_row(item, listed=timed.listed_now(item, now))
         if stored.get(item.id) != row["content_hash"]:
             changed.append((row, item))
     if not changed:
@@ -673,12 +708,15 @@ def _write_items(conn: sa.Connection, backend: Backend, items: Sequence[Item]) -
     term_rows = [term for row, item in changed for term in s.term_rows(item, row)]
     if term_rows:
         conn.execute(sa.insert(t), term_rows)
+    timed.write_schedule(conn, [item for _, item in changed], now)
     # Insert-if-missing, not upsert: nearly every key is known already, and a
     # conflict that writes nothing is the cheap case (the name kept is the first
     # seen; feeds with items take their names from the items).
+    # An item kept out of the feeds (scheduled) puts no feed on the map yet.
     known = {
         (k["facet"], k["language"], k["slug"]): k
-        for _, item in changed
+        for row, item in changed
+        if not row["draft"]
         for k in s.known_feed_rows(item)
     }
     if known:

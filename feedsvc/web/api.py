@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -18,6 +18,7 @@ from feedsvc import health
 from feedsvc.errors import ContentRootError, StoreError
 from feedsvc.publish import ALL
 from feedsvc.store import ScanFailure, ScanState
+from feedsvc.types import ScheduledItem
 from feedsvc.web import services, websub
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def status() -> Response:
         failure = svc.store.last_failure()
         grid = svc.feeds.grid()
         events = svc.store.file_events()
+        timed = svc.store.scheduled()
     except StoreError:
         return _json({"status": "degraded", "error": "the store is not available"}, 503)
     # A failure this process saw but the store could not record (it refused writes).
@@ -90,6 +92,9 @@ def status() -> Response:
         "last_scan": None,
         "next_scan": None,
         "errors": [],
+        "warnings": [],
+        # docs/dates.md: items the clock will bring into the feeds, or take out.
+        "scheduled": _scheduled(timed, svc.clock()),
         # None until a watcher ran: then whether it sees writes as they happen.
         "file_events": None
         if events is None
@@ -106,7 +111,9 @@ def status() -> Response:
             **state.report.as_json(),
         }
         payload["next_scan"] = (state.finished_at + interval).isoformat()
-        payload["errors"] = [{"path": e.path, "error": e.error} for e in state.report.errors]
+        report = state.report.as_json()
+        payload["errors"] = report["errors"]
+        payload["warnings"] = report["warnings"]
         if state.report.errors:
             payload["status"] = "degraded"
     if svc.settings.websub.hub or svc.settings.websub.hubs:
@@ -146,6 +153,21 @@ def _newest_failure(
     if failure is not None and failure.failed_at >= watcher.failed_at:
         return failure
     return ScanFailure(reason=watcher.failure, failed_at=watcher.failed_at)
+
+
+def _scheduled(timed: tuple[ScheduledItem, ...], now: datetime) -> list[dict[str, object]]:
+    """Items still to enter the feeds, then listed items that will expire."""
+    return [
+        {
+            "id": entry.item_id,
+            "path": entry.source_path,
+            "publishes_at": entry.shows_at.isoformat(),
+            "expires_at": None if entry.hides_at is None else entry.hides_at.isoformat(),
+            "listed": entry.shows_at <= now,
+        }
+        for entry in timed
+        if entry.shows_at > now or (entry.hides_at is not None and entry.hides_at > now)
+    ]
 
 
 @bp.get("/healthz")

@@ -150,8 +150,8 @@ def _body_without_h1(item: Item) -> str:
 @bp.get("/items/<path:item_id>")
 def item_page(item_id: str) -> Response:
     svc = services()
-    item = svc.store.item(item_id)
-    if item is None or item.draft:
+    item = svc.store.item(item_id, listed=True)  # no draft, nothing scheduled or expired
+    if item is None:
         abort(404)
     return _render(
         "item.html",
