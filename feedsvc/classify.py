@@ -149,9 +149,11 @@ class ContentRules:
 
     def by_name(self, name: str) -> Kind | None:
         """Rules 1 and 2: the kind the name alone decides, else None (ask ``sniff``)."""
-        ext = extension(name)
-        if not ext:
+        # ``extension`` inlined: discovery asks this once per file of every walk.
+        dot = name.rfind(".")
+        if dot <= 0:
             return None
+        ext = name[dot:].lower()
         if ext in self.document_extensions:
             return "document"
         if ext in self.resource_extensions:

@@ -146,3 +146,33 @@ def test_resources_beside_posts_are_neither_items_nor_failures(tmp_path: Path) -
     assert run(tmp_path, content, "build", str(out), **env).returncode == 0
     feed = json.loads((out / "feeds" / "all" / "all.json").read_text("utf-8"))
     assert sorted(item["title"] for item in feed["items"]) == ["A plain note", "Your first app"]
+
+
+def test_a_page_that_stops_being_an_item_leaves_the_feeds_and_may_come_back(
+    tmp_path: Path,
+) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "keep.md").write_text("---\ntitle: Keep\ndate: 2024-01-01\n---\nStays.\n", "utf-8")
+    page = content / "moved.md"
+    page.write_text("---\ntitle: Moved\ndate: 2024-02-01\n---\nA real post.\n", "utf-8")
+    out = tmp_path / "out"
+
+    def titles() -> list[str]:
+        assert run(tmp_path, content, "build", str(out)).returncode == 0
+        feed = json.loads((out / "feeds" / "all" / "all.json").read_text("utf-8"))
+        return [item["title"] for item in feed["items"]]
+
+    assert titles() == ["Moved", "Keep"]
+    # Turned into a redirect stub: the item goes, the file is skipped, never an error.
+    page.write_text("---\ntitle: Moved\naliases: [/old/]\n---\n", "utf-8")
+    scan = run(tmp_path, content, "scan", "--strict")
+    assert scan.returncode == 0, scan.stdout
+    assert scan.stdout.startswith("0 added, 0 updated, 1 removed, 1 unchanged, 0 failed")
+    assert "skipped: 0 resources, 1 not items" in scan.stdout
+    assert titles() == ["Keep"]
+    # Given a body again, it is an item again.
+    page.write_text("---\ntitle: Moved\naliases: [/old/]\ndate: 2024-02-01\n---\nBack.\n", "utf-8")
+    scan = run(tmp_path, content, "scan", "--strict")
+    assert scan.stdout.startswith("1 added, 0 updated, 0 removed, 1 unchanged, 0 failed")
+    assert titles() == ["Moved", "Keep"]
