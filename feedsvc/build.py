@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
+from feedsvc.discover import discover
 from feedsvc.errors import FeedsvcError
+from feedsvc.normalise.urls import FILES_PREFIX
 from feedsvc.pipeline import Scanner
 from feedsvc.publish import STYLESHEET_NAME, feed_path, item_page_path
 from feedsvc.render import FORMATS
@@ -81,13 +83,15 @@ def build_site(settings: Settings, out: Path, *, clock: Callable[[], datetime]) 
 def _write_tree(app: Flask, store: Store, root: Path) -> int:
     client = app.test_client()
     count = 0
-    for path in sorted(set(_served_paths(app, store))):
+    for path in sorted({*_served_paths(app, store), *_resource_paths(app)}):
         response = client.get(path)
-        if response.status_code == 404 and path.startswith("/items/"):
-            continue  # a draft, or a file whose item failed: not served either
+        body = response.get_data()
+        response.close()  # a resource's answer holds its file open
+        if response.status_code == 404 and path.startswith(("/items/", FILES_PREFIX)):
+            continue  # a draft, a file whose item failed, a resource gone: not served either
         if response.status_code != 200:
             raise BuildError(root, f"{path} answered {response.status_code} while building")
-        _write(root, INDEX_FILE if path == "/" else path, response.get_data())
+        _write(root, INDEX_FILE if path == "/" else path, body)
         count += 1
     return count
 
@@ -104,6 +108,19 @@ def _served_paths(app: Flask, store: Store) -> Iterator[str]:
     for stored in store.files().values():
         if stored.item_id is not None:
             yield item_page_path(stored.item_id)
+
+
+def _resource_paths(app: Flask) -> Iterator[str]:
+    """The content folder's resources, at ``/files/...`` as the service serves them."""
+    settings: Settings = app.extensions["feedsvc"].settings
+    found = discover(
+        settings.content_root,
+        settings.content.ignore,
+        settings.content.max_file_bytes,
+        rules=settings.content.rules,
+    )
+    for path in found.resources:
+        yield FILES_PREFIX + quote(path, safe="/")
 
 
 def _write(root: Path, url_path: str, body: bytes) -> None:

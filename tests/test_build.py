@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import feedparser
 from conftest import feedsvc_env
@@ -42,8 +43,9 @@ def served(tmp_path: Path, content: Path, paths: list[str]) -> dict[str, tuple[i
         client = create_app(settings, store=store).test_client()
         answers = {}
         for path in paths:
-            response = client.get("/" + path if path != "index.html" else "/")
+            response = client.get("/" + quote(path) if path != "index.html" else "/")
             answers[path] = (response.status_code, response.get_data())
+            response.close()  # a resource is a file the answer holds open
         return answers
     finally:
         store.close()
@@ -52,11 +54,17 @@ def served(tmp_path: Path, content: Path, paths: list[str]) -> dict[str, tuple[i
 def test_the_folder_holds_exactly_what_the_service_serves(
     tmp_path: Path, content_dir: Path
 ) -> None:
+    (content_dir / "img").mkdir()
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+    (content_dir / "img" / "map of Seoul.png").write_bytes(png)
     out = tmp_path / "public"
     result = build(tmp_path, content_dir, out)
     assert result.returncode == 0, result.stderr
     files = tree(out)
     assert result.stdout.strip() == f"wrote {len(files)} files to {out}"
+    # Resources too, where the service serves them; never a document's source.
+    assert files["files/img/map of Seoul.png"] == png
+    assert not [f for f in files if f.startswith("files/") and f.endswith(".txt")]
     expected = {
         "index.html",
         "feeds.opml",
