@@ -178,7 +178,16 @@ def _postgresql_fast_scalar(conn: PoolProxiedConnection, sql: str) -> Any:
 def _postgresql_backend(url: sa.URL) -> Backend:
     # psycopg 3 whatever the URL names: plain postgresql:// would pick psycopg2.
     url = url.set(drivername="postgresql+psycopg")
-    engine = sa.create_engine(url, pool_size=8, max_overflow=16)
+    try:
+        engine = sa.create_engine(url, pool_size=8, max_overflow=16)
+    except ModuleNotFoundError as exc:
+        if exc.name != "psycopg":
+            raise
+        # psycopg is the optional extra: a plain `pip install feedsvc` is SQLite only.
+        raise StoreError(
+            "store.url names PostgreSQL, but its driver psycopg is not installed: "
+            "install feedsvc[postgresql] (pip install 'feedsvc[postgresql]')"
+        ) from exc
     # The lock needs its own session that ends when the lock ends: no pool.
     lock_engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     return Backend(
