@@ -1,10 +1,11 @@
-"""Deploying as users do (issue #7): the Docker image, several instances, a shared cache.
+"""Deploying as users do (issue #7): several instances, a second watcher, a shared cache.
 
-- ``test_dockerfile_*``: Docker cannot build on CI, so the test replays the Dockerfile's
-  own ``ENV``/``WORKDIR``/``COPY``/``RUN`` lines in a temporary root with a fresh virtual
-  environment, starts its ``CMD`` with its environment and runs its ``HEALTHCHECK``.
+These run feedsvc from this checkout, as `feedsvc serve` runs outside a container;
+tests/test_image.py builds the Dockerfile's image and runs the same set-ups from it.
+
 - ``test_web_instances_*`` / ``test_second_watcher_*``: several ``feedsvc serve
-  --no-watch`` and ``feedsvc watch`` processes on one PostgreSQL store.
+  --no-watch`` and ``feedsvc watch`` processes on one PostgreSQL store; the second
+  watcher is traced (a wrapper around the scan), which an image cannot be.
 - ``test_nginx_*``: ``deploy/nginx.conf`` run by a real nginx in front of ``feedsvc serve``.
 
 Every process is started here and stopped by its own PID. Locally a missing nginx or
@@ -19,7 +20,6 @@ import itertools
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -28,26 +28,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import SAMPLES, feedsvc_env
+from conftest import feedsvc_env
 
 REPO = Path(__file__).resolve().parent.parent
-DOCKERFILE = REPO / "Dockerfile"
 NGINX_SNIPPET = REPO / "deploy" / "nginx.conf"
 TOKEN = "deploy-test-token"
 FEED = "/feeds/all/all.rss"
 NGINX_CLOCK = 1.0  # nginx reads the time in whole seconds: a copy may live 1 s longer
-
-# Absolute paths the image writes to; the replay maps each under a temporary root.
-CONTAINER_ROOTS = ("/src", "/opt/feedsvc", "/data")
-# RUN commands that manage the image's user: they need root on the host, so the replay
-# checks them instead of running them.
-USER_COMMANDS = ("useradd", "groupadd", "chown")
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -200,203 +193,6 @@ def procs() -> Iterator[Callable[..., Proc]]:
     yield start
     for proc in reversed(started):
         proc.stop()
-
-
-# -- the Dockerfile, replayed ----------------------------------------------------------
-
-
-@dataclass
-class Image:
-    """What replaying a Dockerfile leaves: files under ``root``, and run-time settings."""
-
-    root: Path
-    env: dict[str, str]
-    workdir: Path
-    user: str = ""
-    exposed: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    cmd: list[str] = field(default_factory=list)
-    healthcheck: list[str] = field(default_factory=list)
-    healthcheck_options: dict[str, str] = field(default_factory=dict)
-    users_created: list[str] = field(default_factory=list)
-
-    def path(self, text: str) -> str:
-        """Container paths in ``text`` moved under ``root``."""
-        roots = "|".join(re.escape(r) for r in CONTAINER_ROOTS)
-        return re.sub(rf"(?<![\w.-])({roots})(?=/|\b|$)", lambda m: f"{self.root}{m[1]}", text)
-
-    def expand(self, text: str) -> str:
-        """Docker's ``$VAR`` / ``${VAR}`` in ENV, WORKDIR and COPY, from the image's env."""
-        return re.sub(r"\$\{?(\w+)\}?", lambda m: self.env.get(m[1], ""), self.path(text))
-
-
-def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    logical: list[str] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    assert not pending, "Dockerfile ends in a continuation line"
-    out = []
-    for line in logical:
-        instruction, _, args = line.partition(" ")
-        out.append((instruction.upper(), args.strip()))
-    return out
-
-
-def exec_form(args: str) -> list[str]:
-    assert args.startswith("["), f"use the exec form (a JSON array), not {args!r}"
-    argv = json.loads(args)
-    assert isinstance(argv, list)
-    return [str(a) for a in argv]
-
-
-def replay_dockerfile(dockerfile: Path, context: Path, root: Path) -> Image:
-    """Run the Dockerfile's build steps with ``root`` standing in for the image's ``/``."""
-    # python:3.11-slim puts its Python first on PATH as `python`: this test's interpreter.
-    base_bin = root / "base-image-bin"
-    base_bin.mkdir(parents=True)
-    (base_bin / "python").symlink_to(Path(sys.executable).resolve())
-    image = Image(
-        root=root,
-        env={
-            "PATH": f"{base_bin}{os.pathsep}{os.environ['PATH']}",
-            "LANG": "C.UTF-8",
-            "HOME": str(root / "home"),
-        },
-        workdir=root,
-    )
-    # pip's own settings on this machine (where to find packages) apply to the build too.
-    image.env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
-    for instruction, args in dockerfile_instructions(dockerfile.read_text(encoding="utf-8")):
-        if instruction == "FROM":
-            assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?", args), args
-        elif instruction == "ENV":
-            for pair in shlex.split(args):
-                key, eq, value = pair.partition("=")
-                assert eq, f"ENV {pair!r}: use KEY=VALUE"
-                image.env[key] = image.expand(value)
-        elif instruction == "WORKDIR":
-            target = image.expand(args)
-            assert any(args.startswith(r) for r in CONTAINER_ROOTS), (
-                f"WORKDIR {args}: add its root to CONTAINER_ROOTS"
-            )
-            image.workdir = Path(target)
-            image.workdir.mkdir(parents=True, exist_ok=True)
-        elif instruction == "COPY":
-            words = [w for w in shlex.split(args) if not w.startswith("--")]
-            *sources, dest = words
-            target = Path(image.expand(dest))
-            if not target.is_absolute():
-                target = image.workdir / target
-            for source in sources:
-                src = context / source
-                if src.is_dir():
-                    shutil.copytree(
-                        src,
-                        target / src.name if len(sources) > 1 else target,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-                        dirs_exist_ok=True,
-                    )
-                else:
-                    target.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, target / src.name)
-        elif instruction == "RUN":
-            for command in args.split("&&"):
-                argv = shlex.split(command)
-                if argv[0] in USER_COMMANDS:
-                    if argv[0] == "useradd":
-                        image.users_created.append(argv[-1])
-                    continue
-                result = subprocess.run(
-                    ["sh", "-c", image.path(command)],
-                    cwd=image.workdir,
-                    env=image.env,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                    check=False,
-                )
-                assert result.returncode == 0, f"RUN {command}:\n{result.stdout}{result.stderr}"
-        elif instruction == "USER":
-            image.user = args
-        elif instruction == "EXPOSE":
-            image.exposed.extend(args.split())
-        elif instruction == "VOLUME":
-            image.volumes.extend(exec_form(args) if args.startswith("[") else args.split())
-        elif instruction == "HEALTHCHECK":
-            options, cmd, rest = args.partition("CMD ")
-            assert cmd, "HEALTHCHECK needs CMD"
-            image.healthcheck = exec_form(rest.strip())
-            for option in shlex.split(options):
-                key, _, value = option.removeprefix("--").partition("=")
-                image.healthcheck_options[key] = value
-        elif instruction == "CMD":
-            image.cmd = exec_form(args)
-        else:
-            pytest.fail(f"the replay does not know {instruction}: teach it, or keep it plain")
-    return image
-
-
-@pytest.mark.slow
-def test_dockerfile_builds_starts_and_passes_its_healthcheck(
-    tmp_path: Path, procs: Callable[..., Proc]
-) -> None:
-    """The Dockerfile's install and start steps, replayed: so the image cannot rot."""
-    image = replay_dockerfile(DOCKERFILE, REPO, tmp_path / "image")
-
-    # What the image promises, read from the file itself.
-    assert image.user and image.user not in ("root", "0"), "the image must not run as root"
-    assert image.user in image.users_created, f"USER {image.user} is never created"
-    assert image.cmd[:2] == ["feedsvc", "serve"], image.cmd
-    assert image.env["FEEDSVC_SERVER_HOST"] == "0.0.0.0"
-    assert f"{image.env['FEEDSVC_SERVER_PORT']}" in image.exposed
-    assert image.env["FEEDSVC_STORE_URL"].startswith("sqlite:///")
-    data_var = image.path("/data/var")
-    assert any(image.path(v) == data_var for v in image.volumes), image.volumes
-    assert "/healthz" in " ".join(image.healthcheck)
-    assert set(image.healthcheck_options) >= {"interval", "timeout", "start-period"}
-
-    # `docker run -v ./content:/data/content -e FEEDSVC_SERVER_PORT=…`: the sample
-    # content in the volume, and a port that is free on this machine.
-    shutil.copytree(SAMPLES, image.path("/data/content"), dirs_exist_ok=True)
-    port = free_port()
-    env = {**image.env, "FEEDSVC_SERVER_PORT": str(port), "FEEDSVC_SERVER_WORKERS": "1"}
-    argv = [shutil.which(image.cmd[0], path=env["PATH"]) or image.cmd[0], *image.cmd[1:]]
-    assert argv[0].startswith(str(image.root)), f"{argv[0]} is not the image's feedsvc"
-    server = procs(argv, env, image.workdir)
-
-    def healthy() -> bool:
-        assert server.proc.poll() is None, f"the CMD exited:\n{server.log}"
-        check = subprocess.run(
-            image.healthcheck, env=env, cwd=image.workdir, capture_output=True, timeout=10
-        )
-        return check.returncode == 0
-
-    # Within the HEALTHCHECK's start period, as Docker would judge it.
-    start_period = float(image.healthcheck_options["start-period"].removesuffix("s"))
-    wait_until("HEALTHCHECK passes", healthy, start_period, 0.5, server)
-    # Bound to every address (0.0.0.0), not loopback only: 127.0.0.2 answers too.
-    assert fetch(f"http://127.0.0.2:{port}/healthz").status == 200
-    # The watcher scanned the mounted content into the store on the volume.
-    server.wait_for(r"scan: 2 added", timeout=30)
-    assert Path(image.path("/data/var/feedsvc.sqlite3")).is_file()
-    feed = fetch(f"http://127.0.0.1:{port}{FEED}")
-    assert feed.status == 200
-    assert feed.body.count(b"<item>") == 2
-
-    server.stop()
-    down = subprocess.run(image.healthcheck, env=env, capture_output=True, timeout=10, check=False)
-    assert down.returncode != 0, "HEALTHCHECK must fail when the server is down"
 
 
 # -- several instances on one PostgreSQL ---------------------------------------------
