@@ -551,12 +551,14 @@ def compose_service(name: str) -> tuple[list[str], dict[str, str], list[str]]:
 def test_compose_set_up_from_the_image_serves_one_store_everywhere(
     image: Image, containers: Callable[..., Container], content_dir: Path, pg_url: str
 ) -> None:
-    def instance(service: str, role: str) -> tuple[Container, str]:
+    def instance(service: str, role: str, **extra: str) -> tuple[Container, str]:
         command, env, volumes = compose_service(service)
         port = free_port()
-        env |= {
+        env |= extra | {
             # The machine's PostgreSQL (a fresh schema) instead of compose's `db`.
             "FEEDSVC_STORE_URL": pg_url,
+            # The test writes a file and scans at once; the settle delay has its own tests.
+            "FEEDSVC_CONTENT_SETTLE_SECONDS": "0",
             "FEEDSVC_SERVER_REFRESH_TOKEN": TOKEN,
             "FEEDSVC_SERVER_HOST": "127.0.0.1",
             "FEEDSVC_SERVER_PORT": str(port),
@@ -571,7 +573,14 @@ def test_compose_set_up_from_the_image_serves_one_store_everywhere(
         return container, f"http://127.0.0.1:{port}"
 
     webs = [instance("web", f"web{n}") for n in range(3)]
-    watcher, _ = instance("watcher", "watcher")
+    # The watcher scans at start-up, then neither on file events nor again within the
+    # test: the change below comes through one web instance's refresh, not through it.
+    watcher, _ = instance(
+        "watcher",
+        "watcher",
+        FEEDSVC_WATCH_FILE_EVENTS="false",
+        FEEDSVC_WATCH_INTERVAL_SECONDS="3600",
+    )
     assert "--no-watch" in compose_service("web")[0]
     urls = [url for _, url in webs]
     for container, url in webs:
