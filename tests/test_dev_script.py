@@ -23,6 +23,7 @@ def fake_checkout(tmp_path: Path) -> Path:
     repo.mkdir()
     for name in ("dev", "pyproject.toml"):
         shutil.copy2(ROOT / name, repo / name)
+    shutil.copytree(ROOT / "requirements", repo / "requirements")
     bin_dir = repo / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     for program in ("python", "feedsvc", "ruff", "mypy", "pytest"):
@@ -48,7 +49,10 @@ def dev(repo: Path, *args: str) -> list[str]:
 def test_serve_installs_only_what_serving_needs(tmp_path: Path) -> None:
     repo = fake_checkout(tmp_path)
     calls = dev(repo, "serve", "--port", "0")
+    # The pinned runtime set (docs/deployment.md), then feedsvc itself.
+    assert "python -m pip install --quiet --require-hashes -r requirements/main.lock" in calls
     assert "python -m pip install --quiet -e ." in calls
+    assert not any("test.lock" in call for call in calls), calls
     assert not any("[test]" in call for call in calls), calls
     assert calls[-1] == "feedsvc serve --port 0"
     # Installed once: the next start runs at once.
@@ -59,6 +63,7 @@ def test_serve_installs_only_what_serving_needs(tmp_path: Path) -> None:
 def test_test_adds_the_test_tools_and_runs_the_checks(tmp_path: Path) -> None:
     repo = fake_checkout(tmp_path)
     calls = dev(repo, "test", "-q")
+    assert "python -m pip install --quiet --require-hashes -r requirements/test.lock" in calls
     assert "python -m pip install --quiet -e .[test]" in calls
     assert calls[-2:] == ["mypy ", "pytest -q"]
     assert any(call.startswith("ruff check") for call in calls)
@@ -68,3 +73,13 @@ def test_test_adds_the_test_tools_and_runs_the_checks(tmp_path: Path) -> None:
     later = os.stat(repo / ".venv" / ".feedsvc-installed-runtime").st_mtime + 5
     os.utime(repo / "pyproject.toml", (later, later))
     assert "python -m pip install --quiet -e ." in dev(repo, "serve")
+
+
+def test_a_changed_lock_file_installs_again(tmp_path: Path) -> None:
+    repo = fake_checkout(tmp_path)
+    dev(repo, "serve")
+    assert dev(repo, "serve") == ["feedsvc serve"]
+    later = os.stat(repo / ".venv" / ".feedsvc-installed-runtime").st_mtime + 5
+    os.utime(repo / "requirements" / "main.lock", (later, later))
+    calls = dev(repo, "serve")
+    assert "python -m pip install --quiet --require-hashes -r requirements/main.lock" in calls
