@@ -45,7 +45,7 @@ NOW = datetime(2030, 1, 1, tzinfo=UTC)
 # folder -> (content root inside it, settings, items, drafts, resources, not items)
 FOLDERS = {
     "hugo": (HUGO / "content", {"site_source_base_url": HUGO_SOURCE}, 4, 1, 11, 7),
-    "jekyll": (JEKYLL, {}, 4, 1, 9, 1),
+    "jekyll": (JEKYLL, {}, 4, 2, 9, 1),
 }
 BUNDLE = "posts/bundle-post"
 # The one date in the fixtures that is not ISO 8601 (Jekyll reads it): the post

@@ -43,8 +43,8 @@ __all__ = [
 # Bump when a rule here changes the Items it makes: it is part of
 # ``site_digest``, so the pipeline re-normalises every file once.
 # 3: honest updated (docs/dates.md); 4: references resolve in the document's folder;
-# 5: publishDate/expiryDate (docs/dates.md).
-RULES_VERSION = 5
+# 5: publishDate/expiryDate (docs/dates.md); 6: Jekyll's _drafts are drafts.
+RULES_VERSION = 6
 
 # An author's own excerpt is kept whole up to this length (it is their
 # wording); only a derived first paragraph is cut near SUMMARY_LIMIT.
@@ -128,7 +128,7 @@ def normalise_document(
         authors=meta.authors("author", "authors") or (collapse_whitespace(xml_safe(site.author)),),
         published=dates.published,
         updated=dates.updated,
-        draft=_draft(meta),
+        draft=_draft(meta, raw.path),
         publish_date=dates.publish_date,
         expiry_date=dates.expiry_date,
     )
@@ -232,9 +232,14 @@ def _image(meta: Meta, refs: References, body: BodyFacts) -> str | None:
     return body.first_image
 
 
-def _draft(meta: Meta) -> bool:
+def _draft(meta: Meta, path: str) -> bool:
     # SPEC §2: `draft: true` or `published: false`. A `published` date is no flag.
-    return bool(meta.flag("draft")) or meta.flag_if_boolean("published") is False
+    # Jekyll publishes nothing from `_drafts/` (docs/documents-and-resources.md).
+    return (
+        bool(meta.flag("draft"))
+        or meta.flag_if_boolean("published") is False
+        or "_drafts" in PurePosixPath(path).parts[:-1]
+    )
 
 
 def content_hash(item: Item) -> str:
