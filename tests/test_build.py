@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 import feedparser
+import pytest
+import requests
 from conftest import feedsvc_env
 
 from feedsvc.settings import load_settings
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_KO = "000_a08af95bc486be6a"
 SAMPLE_EN = "002_ad53fbf95e7bb634"
 
@@ -164,3 +171,85 @@ def test_a_reader_during_a_rebuild_never_misses_a_file(tmp_path: Path, content_d
     assert reads[0] > 0
     assert failures == []
     assert b"Note 2" in (out / "feeds" / "all" / "all.rss").read_bytes()
+
+
+def test_nginx_serves_the_build_with_the_headers_of_the_service(
+    tmp_path: Path, content_dir: Path
+) -> None:
+    """deploy/nginx-static.conf, run by a real nginx over a build, as the docs say."""
+    nginx = shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
+    if nginx is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI=true but nginx is not installed (.ci/run installs it)")
+        pytest.skip("nginx is not installed (CI installs it)")
+    out = tmp_path / "public"
+    assert build(tmp_path, content_dir, out).returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    work = tmp_path / "nginx"
+    work.mkdir()
+    site = (ROOT / "deploy" / "nginx-static.conf").read_text(encoding="utf-8")
+    for old, new in (
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("/srv/feedsvc/public", str(out)),
+    ):
+        assert old in site
+        site = site.replace(old, new)
+    (work / "site.conf").write_text(site, encoding="utf-8")
+    user = "user root;" if os.geteuid() == 0 else ""
+    (work / "nginx.conf").write_text(
+        f"daemon off; {user} worker_processes 1; pid {work}/nginx.pid; error_log stderr;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{ include /etc/nginx/mime.types; access_log off;\n"
+        + "".join(f" {kind}_temp_path {work}/{kind};" for kind in TEMP_PATHS)
+        + f"\n include {work}/site.conf; }}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [nginx, "-e", "stderr", "-p", str(work), "-c", str(work / "nginx.conf")],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        static = f"http://127.0.0.1:{port}"
+        settings = load_settings(None, environ=feedsvc_env(tmp_path, content_dir))
+        store = open_store(settings.store.url)
+        try:
+            client = create_app(settings, store=store).test_client()
+            for path in PAGES:
+                live = client.get(path, headers={"Accept-Encoding": "gzip"})
+                got = requests.get(static + path, headers={"Accept-Encoding": "gzip"}, timeout=30)
+                assert got.status_code == 200, path
+                assert got.content == live.get_data() or got.content == gzip.decompress(
+                    live.get_data()
+                ), path
+                assert got.headers["Content-Type"] == live.headers["Content-Type"], path
+                for name in ("Cache-Control", "Access-Control-Allow-Origin"):
+                    if name in live.headers:  # feeds and the OPML send them; pages do not
+                        assert got.headers[name] == live.headers[name], (path, name)
+                assert "Accept-Encoding" in got.headers["Vary"]
+                again = requests.get(
+                    static + path, headers={"If-None-Match": got.headers["ETag"]}, timeout=30
+                )
+                assert again.status_code == 304, path
+            live.close()
+        finally:
+            store.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+PAGES = ["/", "/feeds/all/all.rss", "/feeds/ko/news.atom", "/feeds/en/news-today.json"]
+PAGES += ["/feeds.opml", f"/items/{SAMPLE_EN}"]
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
