@@ -165,6 +165,18 @@ def test_language_comes_from_prose_not_code() -> None:
     assert item_of("p.md", f"---\ntitle: hugo\n---\n{code_only}", site).language == "en"
 
 
+def test_script_decides_before_lingua() -> None:
+    english = "This post quotes one Korean word, 안녕, in an English paragraph about greetings."
+    assert item_of("p.md", f"---\ntitle: Greetings\n---\n{english}\n").language == "en"
+    korean = "Kubernetes의 Deployment와 Service를 설정하는 방법을 정리했습니다."
+    assert item_of("p.md", f"---\ntitle: k8s\n---\n{korean}\n").language == "ko"
+
+
+def test_prices_are_not_math() -> None:
+    got = item_of("p.md", "---\ntitle: T\n---\nIt costs $5 and $10 a month.\n")
+    assert got.summary == "It costs $5 and $10 a month."
+
+
 def test_lang_all_is_refused() -> None:
     reason = refused("p.md", "---\ntitle: T\nlang: all\n---\nBody.\n")
     assert reason == (

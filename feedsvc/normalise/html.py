@@ -263,7 +263,9 @@ class _Block:
 # Elements whose text is never prose, by tag and class (sanitised HTML keeps
 # only the classes ``_KEPT_CLASS`` allows, so these are markdown-it's).
 _NOT_PROSE_CONTAINERS = frozenset({"table", "figcaption"})
-_URL_TEXT = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+|\S+@\S+\.\w+")
+# URLs and e-mail addresses; bounded on the left of "@" so a long run without
+# spaces cannot make the search quadratic.
+_URL_TEXT = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+|[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
 

@@ -103,13 +103,15 @@ _HTML_ELEMENTS = frozenset(
 )
 _INNER_TAG = re.compile(r"</?([A-Za-z][\w:.-]{0,60})")
 
-_MAX_TAG = 2000  # characters a tag's arguments may span
+# Characters a tag's arguments may span. Arguments never contain a brace, so
+# a search from an opener stops at the next brace: the scan stays linear.
+_MAX_TAG = 2000
 # One alternation for everything the scanner stops at; each branch is bounded.
-_HUGO_ESCAPED = r"\{\{([<%])/\*(.{0,LIMIT}?)\*/([>%])\}\}".replace("LIMIT", str(_MAX_TAG))
-_HUGO = r"\{\{([<%])\s*(/?)\s*([A-Za-z_][\w.-]{0,80})(.{0,LIMIT}?)\s*(/?)\s*([>%])\}\}".replace(
+_HUGO_ESCAPED = r"\{\{([<%])/\*([^{}]{0,LIMIT}?)\*/([>%])\}\}".replace("LIMIT", str(_MAX_TAG))
+_HUGO = r"\{\{([<%])\s*(/?)\s*([A-Za-z_][\w.-]{0,80})([^{}]{0,LIMIT}?)\s*(/?)\s*([>%])\}\}".replace(
     "LIMIT", str(_MAX_TAG)
 )
-_LIQUID_TAG = r"\{%-?\s*([A-Za-z_]\w{0,80})(.{0,LIMIT}?)-?%\}".replace("LIMIT", str(_MAX_TAG))
+_LIQUID_TAG = r"\{%-?\s*([A-Za-z_]\w{0,80})([^{}]{0,LIMIT}?)-?%\}".replace("LIMIT", str(_MAX_TAG))
 _LIQUID_OUT = r"\{\{-?\s*([A-Za-z_][^{}\n]{0,500}?)\s*-?\}\}"
 _TEMPLATE = re.compile(
     f"(?P<esc>{_HUGO_ESCAPED})|(?P<hugo>{_HUGO})|(?P<ltag>{_LIQUID_TAG})|(?P<lout>{_LIQUID_OUT})",
@@ -276,14 +278,24 @@ class _Scanner:
     def run(self) -> Expanded:
         text, pos = self.text, 0
         code = _MD_CODE if self.markdown else _HTML_CODE
+        # The next tag and the next code region, each searched again only once
+        # the scan has passed it: searching both from every position would
+        # make a body with one far-away code block quadratic.
+        tag: re.Match[str] | None = None
+        region: re.Match[str] | None = None
+        no_tag, no_region = False, self.plain
         while pos < len(text):
-            tag = _TEMPLATE.search(text, pos)
-            region = None if self.plain else code.search(text, pos)
-            if region is not None and (tag is None or region.start() < tag.start()):
+            if not no_tag and (tag is None or tag.start() < pos):
+                tag = _TEMPLATE.search(text, pos)
+                no_tag = tag is None
+            if not no_region and (region is None or region.start() < pos):
+                region = code.search(text, pos)
+                no_region = region is None
+            if region is not None and not no_region and (no_tag or region.start() < tag.start()):  # type: ignore[union-attr]
                 self.out.append(text[pos : region.start()])
                 pos = self.code_region(region)
                 continue
-            if tag is None:
+            if no_tag or tag is None:
                 break
             self.out.append(text[pos : tag.start()])
             pos = self.template(tag)
