@@ -36,7 +36,7 @@ import socket
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from granian.constants import HTTPModes, Interfaces, RuntimeModes
 from granian.http import HTTP1Settings
@@ -227,6 +227,24 @@ _LOG_CONFIG: dict[str, Any] = {
 }
 
 
+class _Limits(TypedDict):
+    backlog: int
+    backpressure: int
+
+
+def _connection_limits(settings: Settings) -> _Limits:
+    """How many connections each worker holds, and the kernel queues (docs/operations.md).
+
+    granian counts a connection against its per-worker limit ("backpressure",
+    by default backlog / workers = 512) from accept until it closes, idle or
+    not: 1,000 idle connections from one client, reopened as they time out,
+    left a normal request waiting in the listen queue for seconds. With room
+    for thousands per worker, idle ones only cost a little memory until the
+    header timeout closes them; a bigger flood is for a reverse proxy.
+    """
+    return _Limits(backlog=settings.server.backlog, backpressure=settings.server.max_connections)
+
+
 class _Granian(MPServer):
     """granian's process manager with feedsvc's start-up, readiness and stop rules."""
 
@@ -253,6 +271,7 @@ class _Granian(MPServer):
             log_access=False,
             respawn_failed_workers=True,
             workers_kill_timeout=WORKERS_KILL_SECONDS,
+            **_connection_limits(settings),
         )
         self._settings = settings
         self._watcher = watcher

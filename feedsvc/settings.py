@@ -355,6 +355,19 @@ class ServerSettings:
         "Bearer token for POST /api/refresh. Empty disables the endpoint (403). "
         "Prefer setting it by FEEDSVC_SERVER_REFRESH_TOKEN.",
     )
+    max_connections: int = _setting(
+        4096,
+        _int_range(16, 1_000_000),
+        "Connections one web worker serves at once, idle ones included; more wait in the "
+        "listen queue. Far above what a client holding many idle connections reaches "
+        "before they time out (docs/operations.md, \"Connection limits\").",
+    )
+    backlog: int = _setting(
+        4096,
+        _int_range(16, 65535),
+        "Connections the kernel queues before a worker accepts them (capped by "
+        "net.core.somaxconn).",
+    )
 
 
 @dataclass(frozen=True, slots=True)
