@@ -360,7 +360,7 @@ class ServerSettings:
         _int_range(16, 1_000_000),
         "Connections one web worker serves at once, idle ones included; more wait in the "
         "listen queue. Far above what a client holding many idle connections reaches "
-        "before they time out (docs/operations.md, \"Connection limits\").",
+        'before they time out (docs/operations.md, "Connection limits").',
     )
     backlog: int = _setting(
         4096,
