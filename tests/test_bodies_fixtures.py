@@ -121,7 +121,7 @@ def test_what_readers_see_in_the_shapes_of_the_issue() -> None:
         in android.content_html.replace('"', "&quot;")
     )
     assert android.summary.startswith("Apps that talk to a server")
-    assert android.image == "https://news.example.com/images/permissions.png"
+    assert android.image == "https://news.example.com/files/images/permissions.png"
     jekyll = item_for("jekyll/_posts/2023-01-29-liquid-highlight.md")
     assert jekyll.title == "Fixing the build"
     assert "<blockquote>" not in jekyll.content_html
