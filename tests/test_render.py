@@ -147,6 +147,7 @@ def make_doc(language: str, category: str, items: tuple[Item, ...], fmt: str) ->
         ttl_minutes=5,
         items=items,
         hubs=HUBS,
+        stylesheet="/feed.xsl",  # the XSLT for browsers (docs/feeds-for-people.md)
     )
 
 
@@ -168,7 +169,9 @@ def doc_for(name: str, fmt: str) -> FeedDocument:
 def canonical(fmt: str, data: bytes) -> str:
     if fmt == "json":
         return json.dumps(json.loads(data), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    tree = etree.fromstring(data, STRICT)
+    # The whole document, processing instructions included: C14N of the root
+    # element alone mis-scopes namespaces (xmlns="") once a PI precedes it.
+    tree = etree.fromstring(data, STRICT).getroottree()
     return etree.tostring(tree, method="c14n").decode("utf-8") + "\n"
 
 
