@@ -396,3 +396,28 @@ def test_a_body_that_repeats_the_title_as_h1_shows_it_once(
         assert "The bank raised rates." in page.find(".//article").text_content()
     finally:
         store.close()
+
+
+def test_tag_feeds_stay_within_their_cache_budget(
+    tmp_path: Path, make_settings, store_url: str
+) -> None:
+    """Rendered on first request, kept within feeds.term_cache_bytes, least recent out."""
+    content = tmp_path / "content"
+    shutil.copytree(DATA / "readers", content)
+    budget = 6_000  # about two of these small feeds (body + gzip)
+    settings = make_settings(content, store_url, feeds_term_cache_bytes=str(budget))
+    store = open_store(settings.store.url)
+    try:
+        Scanner(settings, store, lambda: NOW).run()
+        app = create_app(settings, store=store, clock=lambda: NOW)
+        client = app.test_client()
+        cache = app.extensions["feedsvc"].feeds
+        assert cache.term_cache_stats() == (0, 0)  # nothing rendered at start-up
+        first = {path: client.get(path).data for path in TERM_FEEDS}
+        kept, kept_bytes = cache.term_cache_stats()
+        assert 0 < kept < len(TERM_FEEDS) and kept_bytes <= budget
+        # Evicted or not, every answer is the same feed.
+        assert {path: client.get(path).data for path in TERM_FEEDS} == first
+        assert cache.term_cache_stats()[1] <= budget
+    finally:
+        store.close()
