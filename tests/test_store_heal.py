@@ -4,18 +4,33 @@ The watcher notices at its next scan that the file at the store's path is not
 the one it opened (st_dev/st_ino), says so in the log and in ``/api/status``,
 opens a new store there and rebuilds it from the content; the web workers
 follow. Nothing is written into the deleted file: after the episode, the file
-on disk holds every item, including one added afterwards. (Full-disk episodes
-heal without a restart too: ``test_supervision.py`` and ``test_faults.py``.)
+on disk holds every item, including one added afterwards. A store opened while
+its file was read-only (``chattr +i`` on a small ext4, which binds root too) heals
+at the first scan after the file is writable again, with no restart. (Full-disk
+episodes: ``test_supervision.py`` and ``test_faults.py``.)
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import requests
+
+from feedsvc.errors import StoreError
+from feedsvc.pipeline import Scanner
+from feedsvc.store import open_store
+from feedsvc.web import create_app
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _until(check: Callable[[], object], what: str, timeout: float = 60) -> object:
@@ -64,3 +79,57 @@ def test_a_deleted_store_file_is_noticed_and_rebuilt_never_written_while_deleted
         "the new item served from the new store file",
     )
     assert _titles_on_disk(db) == before | {"Added after"}
+
+
+@pytest.fixture
+def ext4(tmp_path: Path) -> Iterator[Path]:
+    """A small ext4 filesystem of its own (loop-mounted; needs root, as on CI), where
+    ``chattr +i`` makes the store file read-only even for root."""
+    image, mount = tmp_path / "ext4.img", tmp_path / "ext4"
+    mount.mkdir()
+    with open(image, "wb") as handle:
+        handle.truncate(16 * 1024 * 1024)
+    steps = [["mkfs.ext4", "-q", str(image)], ["mount", "-o", "loop", str(image), str(mount)]]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"{step[0]} failed on CI: {done.stderr.strip()}")
+            pytest.skip(f"{step[0]} failed here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        for path in mount.iterdir():
+            subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_store_opened_while_read_only_heals_without_a_restart(
+    ext4: Path, content_dir: Path, make_settings
+) -> None:
+    settings = make_settings(content_dir, f"sqlite:///{ext4 / 'store.sqlite3'}")
+    first = open_store(settings.store.url)
+    Scanner(settings, first, utc_now).run()
+    first.close()
+    db = ext4 / "store.sqlite3"
+    subprocess.run(["chattr", "+i", str(db)], check=True)
+    # A watcher (re)started now opens its connections on a read-only file.
+    store = open_store(settings.store.url)
+    try:
+        app = create_app(settings, store=store)
+        scanner = app.extensions["feedsvc"].scanner  # the app's own, as a refresh uses
+        client = app.test_client()
+        (content_dir / "new.md").write_text("# New\n\nwritten meanwhile\n", encoding="utf-8")
+        with pytest.raises(StoreError, match="readonly database"):
+            scanner.run()
+        status = client.get("/api/status").json
+        assert status["status"] == "degraded"
+        assert any("cannot be written" in r for r in status["reasons"]), status
+        assert client.get("/feeds/all/all.rss").status_code == 200  # last good feeds
+        subprocess.run(["chattr", "-i", str(db)], check=True)
+        # The cause is gone: the next scan succeeds, in the same process.
+        report = scanner.run()
+        assert report.added == 1
+        assert client.get("/api/status").json["status"] == "ok"
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ the hot-path read skips transaction round trips, and which scan lock is taken
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -89,6 +90,8 @@ def _sqlite_backend(url: sa.URL) -> Backend:
         max_overflow=16,
     )
     sa.event.listen(engine, "connect", _sqlite_on_connect)
+    sa.event.listen(engine, "connect", partial(_note_read_only, db))
+    sa.event.listen(engine, "checkout", partial(_refresh_read_only, db))
     sa.event.listen(engine, "begin", _sqlite_on_begin)
     lock_path = db.with_name(db.name + ".scanlock")
     extra: dict[str, Any] = {"path": db}
@@ -105,6 +108,34 @@ def _sqlite_backend(url: sa.URL) -> Backend:
         fast_scalar=_sqlite_fast_scalar,
         **extra,
     )
+
+
+_READ_ONLY = "feedsvc_read_only"
+
+
+def _writable(db: Path) -> bool:
+    """Whether the store file can be opened for writing now (what SQLite tries first)."""
+    try:
+        os.close(os.open(db, os.O_RDWR))
+    except OSError:
+        return False
+    return True
+
+
+def _note_read_only(db: Path, _dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+    """SQLite opens a file it cannot write read-only, and that connection stays read-only
+    ("attempt to write a readonly database") after the file is writable again."""
+    if not _writable(db):
+        record.info[_READ_ONLY] = True
+
+
+def _refresh_read_only(
+    db: Path, _dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    # The pool then drops this connection and opens another (docs/operations.md,
+    # "The store heals"); only connections opened read-only pay for the check.
+    if record.info.get(_READ_ONLY) and _writable(db):
+        raise sa.exc.DisconnectionError("the store file is writable again")
 
 
 def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
