@@ -18,7 +18,9 @@ from pathlib import Path
 from feedsvc import __version__
 from feedsvc.dates import first_seen
 from feedsvc.errors import ConfigError, FeedsvcError, SourceError
+from feedsvc.report import MEANING, count_lines, scan_lines
 from feedsvc.settings import Settings, load_settings
+from feedsvc.types import Item
 
 log = logging.getLogger("feedsvc")
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -38,11 +40,7 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
         report = Scanner(settings, store, utc_now).run(progress=ScanProgress(sys.stderr))
     finally:
         store.close()
-    print(report.summary())
-    for error in report.errors:
-        print(f"  {error.path}: {error.error}")
-    for warning in report.warnings:
-        print(f"  {warning.path}: warning: {warning.warning}")
+    print("\n".join(scan_lines(report)))
     return 1 if args.strict and report.errors else 0
 
 
@@ -84,6 +82,9 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{error.path}: ERROR {error.error}")
     now = utc_now()
     claims: list[tuple[datetime, str, str]] = []  # (first seen, path, id) of each item
+    # The scan report's counts, as a first scan of this folder would give them.
+    tally = dict.fromkeys(MEANING, 0)
+    counted: dict[str, str] = {}  # path -> the count its item went to
     for source in files:
         try:
             raw = parse_document(
@@ -118,6 +119,9 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{source.path}: ERROR {exc.reason}")
             continue
         item, dates = done.item, done.dates
+        counted[source.path] = _listing(item, now)
+        tally[counted[source.path]] += 1
+        tally["warnings"] += len(raw.warnings) + len(done.warnings)
         claims.append((first_seen(source.mtime_ns, now), source.path, item.id))
         print(f"{source.path}:")
         for warning in raw.warnings + done.warnings:
@@ -150,7 +154,12 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"  warning:    {ref.reference!r}: {ref.path} does not exist")
     for path, reason in _collisions(claims):
         problems += 1
+        tally[counted[path]] -= 1  # refused: not an item after all
         print(f"{path}: ERROR {reason}")
+    tally.update(failed=problems, resources=len(resources), ignored=found.ignored)
+    tally["not items"] = skipped
+    tally["documents"] = len(files)
+    print("\n".join(count_lines(tally)))
     print(
         f"{len(files) + len(errors) + len(resources)} files, {problems} with problems; "
         f"skipped: {len(resources)} resources, {skipped} not items; "
@@ -171,6 +180,17 @@ def _collisions(claims: list[tuple[datetime, str, str]]) -> list[tuple[str, str]
             assert claim.holder is not None
             refused.append((path, collision_reason(item_id, claim.holder)))
     return sorted(refused)
+
+
+def _listing(item: Item, now: datetime) -> str:
+    """Which count an item of ``check`` goes to (``feedsvc.dates.is_listed``)."""
+    from feedsvc.dates import is_listed, shows_at
+
+    if item.draft:
+        return "drafts"
+    if is_listed(item, now):
+        return "items"
+    return "scheduled" if shows_at(item) > now else "expired"
 
 
 def _dated(moment: datetime, source: str, guessed: bool) -> str:

@@ -87,6 +87,7 @@ class _Listing:
     folders: tuple[tuple[bytes, str, bytes], ...]  # as ``_Walk.pending`` takes them
     errors: tuple[FileError, ...]  # refused by name or kind (links): no stat needed
     resources: tuple[str, ...] = ()  # relative paths of the folder's resources
+    ignored: int = 0  # hidden names and ``content.ignore`` matches
 
 
 class Listings:
@@ -124,6 +125,7 @@ class Discovery:
     files: tuple[SourceFile, ...]
     errors: tuple[FileError, ...]
     resources: tuple[str, ...] = ()
+    ignored: int = 0  # entries skipped by name: hidden, or matching ``content.ignore``
 
 
 def display_path(raw: bytes) -> str:
@@ -222,7 +224,9 @@ def discover(
     walk.files.sort(key=_by_path)  # comparing the paths alone: half the cost of tuples
     walk.errors.sort(key=_by_path)
     walk.resources.sort()
-    return Discovery(tuple(walk.files), tuple(walk.errors), tuple(walk.resources))
+    return Discovery(
+        tuple(walk.files), tuple(walk.errors), tuple(walk.resources), walk.ignored_count
+    )
 
 
 class _Walk:
@@ -237,6 +241,7 @@ class _Walk:
         self.max_bytes = max_bytes
         self.rules = rules
         self.resources: list[str] = []
+        self.ignored_count = 0
         self.listings: Listings | None = None
         self.cache: dict[bytes, _Listing] | None = None  # the listings' folders
         self.files: list[SourceFile] = []
@@ -286,6 +291,7 @@ class _Walk:
         self.errors += known.errors
         self.pending += known.folders
         self.resources += known.resources
+        self.ignored_count += known.ignored
         return True
 
     def _list(self, fd: int, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> _Listing | None:
@@ -299,10 +305,12 @@ class _Walk:
         kept_resources: list[str] = []
         by_name = self.rules.by_name
         reusable = True
+        skipped = 0
         with os.scandir(fd) as entries:
             for entry in entries:
                 name = entry.name  # text: scandir of a descriptor decodes with surrogateescape
                 if name.startswith("."):
+                    skipped += 1
                     continue
                 # A name that is not UTF-8 is shown with \\xNN escapes (display_path);
                 # "/" is ASCII, so decoding parts separately equals decoding the whole.
@@ -311,6 +319,7 @@ class _Walk:
                 if ignored is not None and (
                     ignored.match(shown) or (rel_dir and ignored.match(rel))
                 ):
+                    skipped += 1
                     continue
                 try:
                     st = lstat(name, dir_fd=fd, follow_symlinks=False)
@@ -348,6 +357,7 @@ class _Walk:
                     errors.append(link)
                     kept_errors.append(link)
                 # FIFO, socket, device: never content, never opened.
+        self.ignored_count += skipped
         if not reusable:
             return None
         # Files in path order, folders in reverse (``pending`` is a stack): a walk
@@ -361,6 +371,7 @@ class _Walk:
             tuple(kept_folders),
             tuple(kept_errors),
             tuple(kept_resources),
+            skipped,
         )
 
     def _is_resource(self, by_name: str | None, fd: int, name: str) -> bool:

@@ -146,6 +146,7 @@ def scan(
             settings.content.rules,
         )
         resources = len(found.resources)
+        documents, ignored = len(found.files), found.ignored
         states = store.file_states()
         digest = site_digest(settings.site)
         renormalise = store.settings_digest() != digest
@@ -187,6 +188,9 @@ def scan(
             present = {source.path for source in found.files}
             gone = sorted(path for path in states if path not in present)
         holders, waiting = _holders(store, states) if to_read or gone or claiming else ({}, {})
+        # Warnings are not kept per file: those of files not read again carry
+        # over from the last report, so every report lists them all.
+        plan.warnings += _carried_warnings(store, states, {s.path for s in to_read}, set(gone))
         # Full rows (with dates) only for the files that need them: the read ones,
         # the unreadable ones whose error is recorded on their row, and gone
         # holders (a moved file takes over their dates).
@@ -277,6 +281,7 @@ def scan(
             settings_digest=digest if renormalise else None,
         )
         generation = writer.commit(changes)
+    items = store.item_counts(now)
     for problem in plan.errors:
         log.debug("problem in %s: %s", problem.path, problem.error)
     return ScanReport(
@@ -285,13 +290,16 @@ def scan(
         removed=removed,
         unchanged=plan.unchanged,
         errors=tuple(sorted(plan.errors, key=lambda e: e.path)),
-        warnings=tuple(sorted(plan.warnings, key=lambda e: e.path)),
+        warnings=tuple(sorted(dict.fromkeys(plan.warnings), key=lambda e: e.path)),
         duration_ms=round((time.perf_counter() - started) * 1000),
         started_at=now,
         generation=generation,
         pending=tuple(sorted(plan.deferred)),
         resources=resources,
         skipped=plan.skipped,
+        documents=documents,
+        ignored=ignored,
+        items=items,
     )
 
 
@@ -372,6 +380,20 @@ def _stage(store: Store, writer: ScanWriter, plan: _Plan) -> None:
     writer.stage(_latest(plan.files), changed)
     plan.files.clear()
     plan.pending.clear()
+
+
+def _carried_warnings(
+    store: Store, states: Mapping[str, FileState], read: set[str], gone: set[str]
+) -> list[FileWarning]:
+    """The last report's warnings about files this scan does not read again."""
+    last = store.last_scan()
+    if last is None:
+        return []
+    return [
+        w
+        for w in last.report.warnings
+        if w.path in states and w.path not in read and w.path not in gone
+    ]
 
 
 def _latest(files: list[StoredFile]) -> tuple[StoredFile, ...]:

@@ -202,7 +202,11 @@ class ScanReport:
 
     ``resources``: files that are resources (never items, never failures);
     ``skipped``: documents that are not items by a site generator's convention
-    (section pages, headless bundles, unlisted pages, redirect stubs).
+    (section pages, headless bundles, unlisted pages, redirect stubs);
+    ``documents``: every document found; ``ignored``: entries skipped by name
+    (hidden, ``content.ignore``); ``items``: the store's items after the scan,
+    by what a reader sees of them. ``counts()`` is the newcomer's summary
+    (docs/identity.md, "The scan report").
     """
 
     added: int = 0
@@ -219,6 +223,9 @@ class ScanReport:
     pending: tuple[str, ...] = ()
     resources: int = 0
     skipped: int = 0
+    documents: int = 0
+    ignored: int = 0
+    items: ItemCounts = ItemCounts()
 
     @property
     def changed(self) -> bool:
@@ -234,8 +241,25 @@ class ScanReport:
             f"skipped: {self.resources} resources, {self.skipped} not items"
         )
 
+    def counts(self) -> dict[str, int]:
+        """Each kind of file and item with its count, in the order people read them."""
+        return {
+            "documents": self.documents,
+            "items": self.items.listed,
+            "drafts": self.items.drafts,
+            "scheduled": self.items.scheduled,
+            "expired": self.items.expired,
+            "not items": self.skipped,
+            "pending": len(self.pending),
+            "resources": self.resources,
+            "ignored": self.ignored,
+            "failed": len(self.errors),
+            "warnings": len(self.warnings),
+        }
+
     def as_json(self) -> dict[str, object]:
         return {
+            "counts": {name.replace(" ", "_"): n for name, n in self.counts().items()},
             "added": self.added,
             "updated": self.updated,
             "removed": self.removed,

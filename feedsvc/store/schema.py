@@ -36,6 +36,7 @@ from feedsvc.types import (
     FileError,
     FileWarning,
     Item,
+    ItemCounts,
     ScanReport,
     ScheduledItem,
     StoredFile,
@@ -567,6 +568,7 @@ def dump_report(report: ScanReport) -> str:
 def load_report(text: str) -> ScanReport:
     d = json.loads(text)
     started = d.get("started_at")
+    counts = d.get("counts", {})
     return ScanReport(
         added=d["added"],
         updated=d["updated"],
@@ -582,4 +584,12 @@ def load_report(text: str) -> ScanReport:
         pending=tuple(d.get("pending", ())),
         resources=d.get("resources", 0),
         skipped=d.get("skipped", 0),
+        documents=counts.get("documents", 0),
+        ignored=counts.get("ignored", 0),
+        items=ItemCounts(
+            listed=counts.get("items", 0),
+            drafts=counts.get("drafts", 0),
+            scheduled=counts.get("scheduled", 0),
+            expired=counts.get("expired", 0),
+        ),
     )
