@@ -138,7 +138,9 @@ def test_feedsvc_serve_lists_a_scheduled_item_by_itself(
         watch_file_events="false",
         content_settle_seconds="0",
     )
-    server.wait_for_log(r"scan finished")
+    # The watcher's start-up scan is over (and its scan lock released): a refresh
+    # now runs a scan of its own rather than sharing that one.
+    server.wait_for_log(r"feedsvc\.watcher: scan: ")
     # A few seconds ahead; a refresh (in a web worker) writes it, the watcher lists it.
     due = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
     (content / "soon.md").write_text(
