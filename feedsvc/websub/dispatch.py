@@ -167,9 +167,12 @@ class Dispatcher:
         if not free:
             return
         hold = self._settings.websub.timeout_seconds * 2 + 30
-        claimed = self._hub.claim(now, free, hold)
-        for _ in range(free - len(claimed)):
-            self._slots.release()
+        claimed: list[Job] = []
+        try:
+            claimed = self._hub.claim(now, free, hold)
+        finally:  # slots not used (or a store error) go back, or they would be lost
+            for _ in range(free - len(claimed)):
+                self._slots.release()
         for job in claimed:
             self._pool.submit(self._run, job)
 
