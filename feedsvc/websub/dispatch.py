@@ -100,9 +100,10 @@ class Dispatcher:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
-        # Deliveries in flight end within their own deadline; claims of jobs not
-        # finished run out and another process (or the next start) takes them.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Jobs not started are dropped (their claims run out and another process,
+        # or the next start, takes them); jobs in flight end within their own
+        # deadline (websub.timeout_seconds), so the store can be closed after this.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
         """Look at the store now (a scan just finished)."""
