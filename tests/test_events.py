@@ -25,7 +25,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def wait_until(
-    check: Callable[[], bool], timeout: float = 30.0, what: str | Callable[[], str] = ""
+    check: Callable[[], bool], timeout: float = 90.0, what: str | Callable[[], str] = ""
 ) -> None:
     """Poll ``check`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -180,4 +180,7 @@ def test_with_file_events_off_the_scheduled_rescan_still_catches_a_change(
     }
     feed = server.url + "/feeds/all/all.rss"
     write_story(content_dir, "late.md", "Late edition")
-    wait_until(lambda: "Late edition" in titles(feed), what="the rescan to pick the story up")
+    wait_until(
+        lambda: "Late edition" in titles(feed),
+        what=lambda: "the rescan to pick the story up:\n" + "".join(server.log),
+    )
