@@ -363,7 +363,8 @@ class Heartbeat:
                 stopped=stopped,
             )
             refused = self._board.write(WATCH, report)
-            if refused is not None:
+            # "database is locked": a long scan holds the write lock; not a refusal.
+            if refused is not None and any(words in refused for words in _REFUSED_WRITES):
                 # The store refused even this small write: say so beside it.
                 self._board.write(WATCH, replace(report, store_error=_short(refused)))
 
