@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -231,6 +232,21 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_quietly_until_serving() -> None:
+    """Until the server installs its own handlers, a stop ends ``serve`` at once, exit 0.
+
+    SIGTERM's default action would kill the process with nothing cleaned up
+    (exit -15), and SIGINT would read as an interrupted command (130): a stop
+    asked for while it starts is a stop, not a failure.
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from feedsvc.server import serve
 
@@ -388,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        _stop_quietly_until_serving()
     setup_logging(args.verbose)
     try:
         settings = load_settings(args.config, environ=os.environ)
