@@ -169,14 +169,15 @@ def scan(
             known += 1
             if prev.size == source.size and prev.mtime_ns == source.mtime_ns:
                 if not renormalise:
+                    if prev.error and prev.item_id is not None:
+                        # A failing holder, or a refused claimant: told apart below.
+                        claiming[source.path] = (prev.item_id, prev.error)
+                        continue
                     if prev.item_id is None and not prev.error:
                         plan.skipped += 1  # a document that is not an item, as last time
                     else:
                         plan.unchanged += 1
-                    if prev.error and prev.item_id is not None:
-                        # A failing holder, or a refused claimant: told apart below.
-                        claiming[source.path] = (prev.item_id, prev.error)
-                    elif prev.error:
+                    if prev.error:
                         plan.errors.append(FileError(source.path, prev.error))
                     continue
             elif settling.recent(source):
@@ -251,6 +252,7 @@ def scan(
                 continue  # decided again above
             holder = claims.holder(item_id)
             if holder == path:  # a holder that fails: its last good item stays
+                plan.unchanged += 1
                 plan.errors.append(FileError(path, error))
             elif holder is not None:  # still waiting: say for whom, on every scan
                 plan.errors.append(FileError(path, collision_reason(item_id, holder)))

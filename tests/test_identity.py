@@ -84,6 +84,7 @@ def test_two_new_claimants_in_one_scan_then_the_holder_deleted(site: Site) -> No
 
     # Reported again on every scan, and in /api/status, with nothing touched.
     again = site.refresh()
+    assert (again["added"], again["unchanged"]) == (0, 1)  # the refused file is no item
     assert [e["path"] for e in again["errors"]] == ["a.md"] and "b.md" in again["errors"][0][
         "error"
     ]
@@ -93,6 +94,7 @@ def test_two_new_claimants_in_one_scan_then_the_holder_deleted(site: Site) -> No
     (site.root / "b.md").unlink()
     after = site.refresh()
     assert after["errors"] == []
+    assert (after["added"], after["removed"], after["unchanged"]) == (1, 1, 0)
     assert site.items()["story-42"]["title"] == "From A"
     assert site.status_errors() == {}
     assert site.refresh()["errors"] == []  # and it stays so

@@ -8,6 +8,7 @@ The last one runs ``feedsvc serve`` for real with an item a few seconds ahead.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import feedparser
 import pytest
 import requests
+from test_cli import run
 
 from feedsvc.pipeline import Scanner
 from feedsvc.schedule import Releaser
@@ -150,6 +152,10 @@ def test_feedsvc_serve_lists_a_scheduled_item_by_itself(
     assert requests.post(server.url + "/api/refresh", headers=auth, timeout=60).json()["added"] == 1
     before = requests.get(server.url + "/feeds/all/all.rss", timeout=30)
     assert "Right on time" not in _feed_titles(before.content)
+    # Meanwhile an operator lists the feeds: another process opens and closes the
+    # store, which must not cost the watcher's next commit (store/backend.py).
+    listed = run(tmp_path, content, "feeds", store=store_url)
+    assert listed.returncode == 0 and "/feeds/all/all.rss\t1" in listed.stdout
     scanned = requests.get(server.url + "/api/status", timeout=30).json()["last_scan"]
 
     server.wait_for_log(r"scheduled items entered or left the feeds")
@@ -185,3 +191,69 @@ def test_a_store_from_before_the_schedule_is_upgraded_in_place(tmp_path: Path) -
         version = conn.execute(sa.text("SELECT value FROM meta WHERE key='schema_version'"))
         assert version.scalar_one() == "3"
     engine.dispose()
+
+
+def test_feedsvc_watch_alone_releases_while_other_processes_open_the_store(
+    tmp_path: Path,
+) -> None:
+    """SQLite: `feedsvc feeds` opening and closing the store never costs the timer's commit."""
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import feedsvc_env
+
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "now.md").write_text("---\ntitle: Already out\nlang: en\n---\nHere.\n", "utf-8")
+    due = (datetime.now(UTC) + timedelta(seconds=15)).replace(microsecond=0)
+    (content / "soon.md").write_text(
+        f"---\ntitle: Right on time\nlang: en\ndate: {due.isoformat()}\n---\nNow.\n", "utf-8"
+    )
+    env = feedsvc_env(
+        tmp_path,
+        content,
+        watch_interval_seconds="3600",
+        watch_file_events="false",
+        content_settle_seconds="0",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "feedsvc", "watch"],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log: list[str] = []
+    logged = threading.Condition()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            with logged:
+                log.append(line)
+                logged.notify_all()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+
+    def wait_for(text: str) -> None:
+        with logged:
+            found = logged.wait_for(lambda: any(text in line for line in log), timeout=90)
+        assert found, "".join(log)
+
+    try:
+        wait_for("feedsvc.watcher: scan: ")
+        assert datetime.now(UTC) < due, "the watcher took too long to start"
+        listed = run(tmp_path, content, "feeds")
+        assert "/feeds/all/all.rss\t1\n" in listed.stdout
+        wait_for("scheduled items entered or left the feeds")
+        listed = run(tmp_path, content, "feeds")
+        assert "/feeds/all/all.rss\t2\n" in listed.stdout, listed.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()

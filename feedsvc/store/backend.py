@@ -114,12 +114,15 @@ _READ_ONLY = "feedsvc_read_only"
 
 
 def _writable(db: Path) -> bool:
-    """Whether the store file can be opened for writing now (what SQLite tries first)."""
-    try:
-        os.close(os.open(db, os.O_RDWR))
-    except OSError:
-        return False
-    return True
+    """Whether the store file can be opened for writing now (what SQLite tries first).
+
+    Asked with access(2), never by opening the file: closing any descriptor of
+    the database file drops every POSIX lock this process holds on it, SQLite's
+    included. Another process closing its last connection would then take the
+    WAL for unused, checkpoint and delete it, and this process's next commits
+    would go to the deleted file and be lost.
+    """
+    return os.access(db, os.W_OK)
 
 
 def _note_read_only(db: Path, _dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
