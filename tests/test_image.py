@@ -94,6 +94,30 @@ def test_default_base_is_the_python_the_lock_was_made_for() -> None:
     assert (SUITE, image[1]) == ("bookworm", "3.11")
 
 
+def test_the_debian_mirror_is_the_one_apt_uses(tmp_path: Path) -> None:
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    assert debian_mirror(apt) is None  # nothing configured: debootstrap's default
+    (apt / "sources.list").write_text(
+        "# deb http://old.example/debian bookworm main\n"
+        "deb [arch=amd64] http://one-line.example/debian bookworm main\n",
+        encoding="utf-8",
+    )
+    assert debian_mirror(apt) == "http://one-line.example/debian"
+    (apt / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://security.example/debian-security\n"
+        "Suites: bookworm-security\nComponents: main\n\n"
+        "Types: deb\n# a comment\nURIs: http://mirror.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n",
+        encoding="utf-8",
+    )
+    (apt / "sources.list.d" / "other.sources.disabled").write_text(
+        "Types: deb\nURIs: http://disabled.example/debian\nSuites: bookworm\n",
+        encoding="utf-8",
+    )
+    assert debian_mirror(apt) == "http://mirror.example/debian"
+
+
 # -- buildah --------------------------------------------------------------------------
 
 
