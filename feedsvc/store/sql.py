@@ -83,6 +83,8 @@ class SqlStore:
         self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         # (files stamp, states) of the last full read: see file_states.
         self._states: tuple[str, Mapping[str, FileState]] | None = None
+        # (generation, timed.flag_counts) of the last item_counts.
+        self._flag_counts: tuple[int, tuple[int, int, int]] | None = None
         self._hub: HubStore | None = None
         try:
             self._ensure_schema()
@@ -381,8 +383,15 @@ class SqlStore:
         return self._single("read the schedule", timed.scheduled)
 
     def item_counts(self, now: datetime) -> ItemCounts:
+        # Every scan reports these: the per-flag counts walk every item, so they
+        # are kept for the generation they were read at (flags move only with it).
         with self._errors("count items"), self._connect(self._backend.snapshot_options) as conn:
-            return timed.counts(conn, now)
+            generation = int(conn.execute(self._generation_q).scalar_one())
+            cached = self._flag_counts
+            if cached is None or cached[0] != generation:
+                cached = (generation, timed.flag_counts(conn))
+                self._flag_counts = cached
+            return timed.counts(conn, now, cached[1])
 
     def record_scan(self, state: ScanState) -> None:
         row = {

@@ -96,15 +96,24 @@ def scheduled(conn: sa.Connection) -> tuple[ScheduledItem, ...]:
     return tuple(s.load_scheduled(*row) for row in conn.execute(q))
 
 
-def counts(conn: sa.Connection, now: datetime) -> ItemCounts:
-    """Items by what a reader sees of them at ``now`` (one snapshot: the caller's)."""
-    key = s.sort_key(now)
+def flag_counts(conn: sa.Connection) -> tuple[int, int, int]:
+    """(items listed, items kept out, kept-out items with a schedule row).
+
+    They change only with the generation: ``SqlStore`` keeps them per generation.
+    """
     sc, i = s.schedule, s.items
     flags = conn.execute(sa.select(i.c.draft, sa.func.count()).group_by(i.c.draft))
     by_flag: dict[bool, int] = {bool(out): int(n) for out, n in flags}
     timed_out = conn.execute(
         sa.select(sa.func.count()).select_from(sc.join(i, i.c.id == sc.c.item_id)).where(i.c.draft)
     ).scalar_one()
+    return by_flag.get(False, 0), by_flag.get(True, 0), int(timed_out)
+
+
+def counts(conn: sa.Connection, now: datetime, flags: tuple[int, int, int]) -> ItemCounts:
+    """Items by what a reader sees of them at ``now``, from ``flag_counts`` and the schedule."""
+    key = s.sort_key(now)
+    sc = s.schedule
     waiting = conn.execute(
         sa.select(sa.func.count()).select_from(sc).where(sc.c.shows_key > key)
     ).scalar_one()
@@ -113,10 +122,11 @@ def counts(conn: sa.Connection, now: datetime) -> ItemCounts:
         .select_from(sc)
         .where(sc.c.hides_key.is_not(None), sc.c.hides_key <= key)
     ).scalar_one()
+    listed, out, timed_out = flags
     return ItemCounts(
-        listed=int(by_flag.get(False, 0)),
+        listed=listed,
         # Drafts never get a schedule row: every other item kept out has one.
-        drafts=int(by_flag.get(True, 0)) - int(timed_out),
+        drafts=out - timed_out,
         scheduled=int(waiting),
         expired=int(expired),
     )
