@@ -45,6 +45,7 @@ from granian.server.mp import MPServer
 
 from feedsvc.metrics import mark_process_dead, prepare_multiprocess_dir, remove_multiprocess_dir
 from feedsvc.settings import Settings
+from feedsvc.store.backend import require_driver
 from feedsvc.supervise import WatcherSupervisor
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def serve(
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", host, port, exc)
         return 1
+    # A store the workers could never open would have granian respawn them forever.
+    require_driver(settings.store.url)
     metrics_dir = prepare_multiprocess_dir()  # before any worker or watcher starts
     try:
         with reserved:

@@ -109,7 +109,7 @@ def test_a_postgresql_store_without_its_extra_names_the_extra(tmp_path: Path) ->
         "FEEDSVC_CONTENT_PATH": str(SAMPLES),
         "FEEDSVC_STORE_URL": "postgresql://feedsvc@127.0.0.1:1/feedsvc",
     }
-    for command in ("scan", "feeds"):
+    for command in ("scan", "feeds", "serve"):
         done = subprocess.run(
             [sys.executable, "-c", without_driver, command],
             env=env,

@@ -8,6 +8,7 @@ the hot-path read skips transaction round trips, and which scan lock is taken
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 import time
@@ -57,6 +58,23 @@ class Backend:
         ins = self.insert(table)
         update = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
         return ins.on_conflict_do_update(index_elements=list(keys), set_=update)
+
+
+def require_driver(url_text: str) -> None:
+    """Raise ``StoreError`` naming the extra when the URL's database driver is missing.
+
+    psycopg is the optional extra ``feedsvc[postgresql]``: a plain ``pip install
+    feedsvc`` is SQLite only. ``feedsvc serve`` asks before any worker starts.
+    """
+    try:
+        backend = sa.make_url(url_text).get_backend_name()
+    except sa.exc.ArgumentError:
+        return  # open_backend says what is wrong with it
+    if backend in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is None:
+        raise StoreError(
+            "store.url names PostgreSQL, but its driver psycopg is not installed: "
+            "install feedsvc[postgresql] (pip install 'feedsvc[postgresql]')"
+        )
 
 
 def open_backend(url_text: str) -> Backend:
@@ -212,16 +230,8 @@ def _postgresql_fast_scalar(conn: PoolProxiedConnection, sql: str) -> Any:
 def _postgresql_backend(url: sa.URL) -> Backend:
     # psycopg 3 whatever the URL names: plain postgresql:// would pick psycopg2.
     url = url.set(drivername="postgresql+psycopg")
-    try:
-        engine = sa.create_engine(url, pool_size=8, max_overflow=16)
-    except ModuleNotFoundError as exc:
-        if exc.name != "psycopg":
-            raise
-        # psycopg is the optional extra: a plain `pip install feedsvc` is SQLite only.
-        raise StoreError(
-            "store.url names PostgreSQL, but its driver psycopg is not installed: "
-            "install feedsvc[postgresql] (pip install 'feedsvc[postgresql]')"
-        ) from exc
+    require_driver(url.render_as_string())
+    engine = sa.create_engine(url, pool_size=8, max_overflow=16)
     # The lock needs its own session that ends when the lock ends: no pool.
     lock_engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     return Backend(
