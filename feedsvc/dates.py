@@ -34,7 +34,7 @@ def shows_at(item: Item) -> datetime:
 
 
 def is_listed(item: Item, now: datetime) -> bool:
-    """Whether ``item`` is in the feeds and pages at ``now`` (SPEC §2 draft, scheduled, expiry)."""
+    """Whether ``item`` is in the feeds and pages at ``now`` (docs/dates.md)."""
     if item.draft or shows_at(item) > now:
         return False
     return item.expiry_date is None or item.expiry_date > now

@@ -1,11 +1,11 @@
 """Finding and reading content files safely; owns no parsing and no change tracking.
 
 ``discover`` walks the content root and lists the regular files a scan should
-read (SPEC §1); ``read_source`` reads one of them without ever following a
+read (docs/documents-and-resources.md); ``read_source`` reads one of them without ever following a
 symbolic link or blocking on a FIFO; ``file_hash`` fingerprints the bytes so
 the pipeline can tell "did this change?" with one comparison.
 
-Rules, each from PITFALLS.md "Files":
+Rules, each for a trap met on real folders:
 
 - Symbolic links are never followed, not even to decide what they point at:
   a link (to a file or a folder, inside or outside the root) is reported as
@@ -196,7 +196,7 @@ def discover(
     listings: Listings | None = None,
     rules: ContentRules = DEFAULT_RULES,
 ) -> Discovery:
-    """List the regular files under ``root`` (SPEC §1), with entries refused and why.
+    """List the regular files under ``root``, with entries refused and why.
 
     Raises ``ContentRootError`` when the root is missing, not a folder, a
     symbolic link, unreadable, or holds no file at all after skipping.

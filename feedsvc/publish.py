@@ -122,7 +122,7 @@ def feed_title(settings: Settings, info: FeedInfo) -> str:
 
 
 def feed_language(key: FeedKey, items: tuple[Item, ...], default: str) -> str:
-    """SPEC §4: every feed has a language: its grid language, else the one all
+    """docs/language.md: every feed has a language: its grid language, else the one all
     its items share, else the site's default. Entries keep their own."""
     if key.language != ALL:
         return key.language

@@ -23,7 +23,7 @@ DocumentKind = Literal["frontmatter", "transcript", "plain"]
 EMPTY_META: Mapping[str, object] = MappingProxyType({})
 
 # The feed grid `/feeds/{language}/{category}.{fmt}`: `all` in either place
-# means "every language" / "every category" (SPEC §4). Every word a route
+# means "every language" / "every category" (docs/http.md, "The grid"). Every word a route
 # gives a meaning in those places belongs here, and nothing else may be
 # a language or a category slug that equals one of them.
 ALL = "all"
@@ -90,7 +90,7 @@ class Category:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One normalised entry, ready for every feed format (SPEC §2).
+    """One normalised entry, ready for every feed format (docs/item-fields.md).
 
     ``id`` is the stable identity (never derived from base URL, title, mtime
     or render time); ``guid`` is its permanent IRI as written into feeds.
@@ -126,7 +126,7 @@ class Item:
 class StoredFile:
     """What the store remembers about one source file between scans.
 
-    ``first_seen`` and ``changed_at`` are the stable dates of SPEC §2: the
+    ``first_seen`` and ``changed_at`` are the stable dates of docs/dates.md: the
     file's first-seen time (``feedsvc.dates.first_seen``), and when its content
     last really changed, None while it never did (docs/dates.md). They never
     move unless the content does. ``error`` is the reason the latest read
@@ -158,7 +158,7 @@ class FileState(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class FileError:
-    """A file that could not be understood, and why (SPEC §1)."""
+    """A file that could not be understood, and why (docs/content-formats.md)."""
 
     path: str
     error: str
@@ -198,7 +198,7 @@ class FileWarning:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
-    """The outcome of one rescan (SPEC §4, ``POST /api/refresh``).
+    """The outcome of one rescan (docs/api.md, ``POST /api/refresh``).
 
     ``resources``: files that are resources (never items, never failures);
     ``skipped``: documents that are not items by a site generator's convention

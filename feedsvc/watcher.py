@@ -124,7 +124,7 @@ def add_scan_job(
         "interval",
         args=(scanner, after),
         seconds=interval_seconds,
-        next_run_time=utc_now(),  # SPEC §3: once at start-up, then on the interval
+        next_run_time=utc_now(),  # docs/cli.md, watch: once at start-up, then on the interval
         id="scan",
         max_instances=1,  # never two scans from this scheduler; the scan lock covers the rest
         coalesce=True,  # after a stall, one catch-up scan, not a burst

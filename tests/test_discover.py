@@ -1,4 +1,4 @@
-"""Discovery and safe reading of content files (SPEC §1, PITFALLS.md "Files")."""
+"""Discovery and safe reading of content files (docs/documents-and-resources.md)."""
 
 from __future__ import annotations
 

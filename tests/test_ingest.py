@@ -1,4 +1,4 @@
-"""Ingest as a whole: every trap of PITFALLS.md dropped into a real content folder.
+"""Ingest as a whole: every known library trap dropped into a real content folder.
 
 Each hostile file must end as a clear error naming it and the reason, or as a
 correct item; the scan completes; the sample items do not change; every feed

@@ -1,4 +1,4 @@
-"""normalise(): every row of the SPEC §2 item table, the two samples, sanitiser attacks.
+"""normalise(): every row of the docs/item-fields.md table, the two samples, sanitiser attacks.
 
 RawDocuments are built by hand (the parse package is developed separately):
 the front-matter sample is split here and loaded with YAML's BaseLoader, which
@@ -61,7 +61,7 @@ def item(meta: Mapping[str, object] | None = None, **kwargs: Any) -> Item:
     return norm(doc(meta, **kwargs))
 
 
-# -- the samples (SPEC §2 "Expected for the samples") ----------------------
+# -- the samples (the figures the user gave for them) --------------------------
 
 
 def frontmatter_sample() -> RawDocument:

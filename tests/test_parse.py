@@ -1,4 +1,4 @@
-"""Parsing content files into RawDocuments (SPEC §1; PITFALLS.md front matter and text)."""
+"""Parsing content files into RawDocuments (docs/content-formats.md)."""
 
 from __future__ import annotations
 
@@ -400,7 +400,7 @@ def test_deeply_nested_yaml_is_refused() -> None:
 
 
 def test_deeply_nested_yaml_cannot_crash_the_process() -> None:
-    # PITFALLS: libyaml's composer segfaults on this; a crash would kill a worker.
+    # Measured: libyaml's composer segfaults on this; a crash would kill a worker.
     code = (
         "from feedsvc.parse import parse_document\n"
         "from feedsvc.errors import SourceError\n"

@@ -90,7 +90,7 @@ def test_refresh_and_status_carry_the_same_counts(content_dir: Path, make_settin
         client = create_app(settings, store=store, clock=lambda: NOW).test_client()
         response = client.post("/api/refresh", headers={"Authorization": f"Bearer {TOKEN}"})
         body = response.get_json()
-        # SPEC §4's keys stay as they were.
+        # docs/api.md's keys stay as they were.
         assert body["added"] == 6 and body["removed"] == 0 and body["unchanged"] == 0
         assert [e["path"] for e in body["errors"]] == ["broken.md"]
         assert isinstance(body["duration_ms"], int)

@@ -1,7 +1,7 @@
-"""The user's two sample files, end to end: what SPEC §2 expects, pinned by goldens.
+"""The user's two sample files, end to end: as docs/item-fields.md says, pinned by goldens.
 
 Each golden is the complete normalised item; the explicit assertions beside it
-restate SPEC §2 so a golden cannot lock in a bug.
+restate those rules so a golden cannot lock in a bug.
 """
 
 from __future__ import annotations

@@ -240,7 +240,7 @@ class TestRefresh:
         response = client.post("/api/refresh", headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200
         body = response.get_json()
-        # SPEC §4's keys, and the report's own additions (docs/identity.md).
+        # docs/api.md's keys, and the report's own additions (docs/identity.md).
         assert {"added", "updated", "removed", "unchanged", "errors", "duration_ms"} <= set(body)
         assert body["warnings"] == []
         assert body["unchanged"] == 3

@@ -1,7 +1,7 @@
-"""RawDocument -> Item: every rule of SPEC §2 in one place; owns no parsing, storage or rendering.
+"""RawDocument -> Item: the rules of docs/item-fields.md; owns no parsing, storage or rendering.
 
 Each field takes its value from the first source that yields one, in the
-order of the SPEC §2 table: front matter, then what the format itself says
+order of the table in docs/item-fields.md: front matter, then what the format itself says
 (``RawDocument.title`` etc.), then the body, then the path, then the site's
 defaults. Front-matter values are coerced in ``fields``; HTML is handled only
 in ``html``. Time is passed in (``first_seen``, ``changed_at``), never read.
@@ -77,7 +77,7 @@ def normalise(
     changed_at: datetime | None,
     rules: ContentRules = DEFAULT_RULES,
 ) -> Item:
-    """The Item for ``raw`` under ``site`` (SPEC §2); ``normalise_document`` without the notes."""
+    """The Item for ``raw`` under ``site``; ``normalise_document`` without the notes."""
     return normalise_document(
         raw, site, first_seen=first_seen, changed_at=changed_at, rules=rules
     ).item
@@ -91,7 +91,7 @@ def normalise_document(
     changed_at: datetime | None,
     rules: ContentRules = DEFAULT_RULES,
 ) -> Normalised:
-    """The Item for ``raw`` under ``site`` (SPEC §2), with its date sources and warnings.
+    """The Item for ``raw`` under ``site``, with its date sources and warnings.
 
     ``first_seen``: the file's first-seen time (``feedsvc.dates.first_seen``,
     stored by the pipeline so it never moves); ``changed_at``: when its
@@ -185,7 +185,7 @@ def _summary(meta: Meta, raw: RawDocument, body: BodyFacts) -> str:
         text = plain_text(written) if written is not None else ""
         if text:
             return cut(text, EXPLICIT_SUMMARY_LIMIT)
-    # Already decoded text (see _title): only tidied, then cut (SPEC §2 summary).
+    # Already decoded text (see _title): only tidied, then cut (docs/item-fields.md, summary).
     return cut(collapse_whitespace(body.first_paragraph or ""), SUMMARY_LIMIT)
 
 
@@ -201,7 +201,7 @@ def _language(meta: Meta, title: str, summary: str, prose: str, site: SiteSettin
             raise meta.error(key, exc.reason) from None
         if declared is not None:
             return declared
-    # SPEC §2: detected from the prose (code, URLs and math left out), title first.
+    # docs/language.md: detected from the prose (code, URLs and math left out), title first.
     return detect(title, prose or summary) or site.default_language
 
 
@@ -233,7 +233,7 @@ def _image(meta: Meta, refs: References, body: BodyFacts) -> str | None:
 
 
 def _draft(meta: Meta, path: str) -> bool:
-    # SPEC §2: `draft: true` or `published: false`. A `published` date is no flag.
+    # docs/item-fields.md: `draft: true` or `published: false`. A `published` date is no flag.
     # Jekyll publishes nothing from `_drafts/` (docs/documents-and-resources.md).
     return (
         bool(meta.flag("draft"))

@@ -1,4 +1,4 @@
-"""An item's published and updated dates: the SPEC §2 chain, with where each came from.
+"""An item's published and updated dates: the chain of docs/dates.md, with where each came from.
 
 Owns the order of the date sources (docs/dates.md) and what happens to a
 value that cannot be read: it is skipped with a warning naming the key and
@@ -67,7 +67,7 @@ def item_dates(
     first_seen: datetime,
     changed_at: datetime | None,
 ) -> ItemDates:
-    """The dates of one document (SPEC §2 published and updated rows).
+    """The dates of one document (docs/dates.md, published and updated).
 
     ``changed_at``: when the service saw the content really change, or None
     if it never did; then ``updated`` equals ``published`` (a checkout's file
@@ -91,7 +91,7 @@ def item_dates(
     if updated is None and changed_at is not None:
         updated, updated_from = localise(changed_at, zone), FROM_LAST_CHANGE
     if updated is None or updated < published:
-        # SPEC §2: updated is never before published.
+        # docs/dates.md: updated is never before published.
         updated, updated_from = published, FROM_PUBLISHED
     warnings += (f"{reason}; updated falls back to the {updated_from}" for reason in skipped)
 

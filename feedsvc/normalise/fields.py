@@ -2,7 +2,7 @@
 
 ``RawDocument.meta`` arrives with every YAML scalar as ``str`` (so ``0123``,
 ``no`` and ``2024-05-06`` are still text) and TOML values in TOML's own types
-(PITFALLS "Front matter and YAML"). Each reader here accepts both, names the
+(docs/content-formats.md, "Front-matter documents"). Each reader here accepts both, names the
 key in a ``SourceError`` when a value is present but unusable, and returns
 ``None`` when the key is absent or empty so the caller can try the next source.
 """
@@ -170,7 +170,7 @@ class Meta:
         """A date or date-time, aware in ``zone``; an unparsable value is an error.
 
         ``skip_flags``: a boolean-looking value is not a date but a flag
-        (`published: false` means draft, SPEC §2), so the next key is tried.
+        (`published: false` means draft, docs/content-formats.md), so the next key is tried.
         """
         for key in keys:
             found = self.first(key)
@@ -247,7 +247,7 @@ def parse_date_text(text: str) -> datetime | None:
 
 def localise(moment: datetime, zone: tzinfo) -> datetime:
     """Aware, in the site's zone. Naive means local time in ``zone``; in a DST gap
-    or overlap fold=0 picks the earlier offset, then normalises (SPEC §2).
+    or overlap fold=0 picks the earlier offset, then normalises (docs/dates.md).
     Raises OverflowError for instants outside datetime's range."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         moment = moment.replace(tzinfo=zone, fold=0)

@@ -1,7 +1,7 @@
 """Body HTML: size and nesting caps, nh3 sanitising, text and first heading/paragraph/image.
 
 The only user of nh3 in feedsvc, and of an HTML tree in normalise (STYLE
-layout). Owns what HTML may reach a feed (SPEC §2 content_html); not where
+layout). Owns what HTML may reach a feed (docs/item-fields.md, content_html); not where
 the body came from (parse/) nor how it is serialised (render/).
 
 The sanitised HTML is read with lxml.html rather than BeautifulSoup: on a
@@ -9,7 +9,7 @@ The sanitised HTML is read with lxml.html rather than BeautifulSoup: on a
 the input is nh3's well-formed output, so bs4's leniency buys nothing.
 
 Why nh3: bs4 keeps `<script>`, `on*` and `javascript:`; bleach is deprecated
-and leaves script text behind; nh3 removed every vector tried (PITFALLS "Text").
+and leaves script text behind; nh3 removed every vector tried (README, "Why these libraries").
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from feedsvc.normalise.references import SRCSET_ATTRIBUTES, References
 from feedsvc.normalise.urls import absolute_http_url
 from feedsvc.text import collapse_whitespace, xml_safe
 
-# PITFALLS "Text": sanitisers are quadratic on nesting (nh3: 5 s for 40,000
+# Measured: sanitisers are quadratic on nesting (nh3: 5 s for 40,000
 # nested <div>s). Deeper elements are unwrapped (their text kept) before nh3.
 MAX_DEPTH = 200
 # A feed entry of more than a million characters of HTML helps nobody; the
@@ -196,7 +196,7 @@ def sanitise(body_html: str, item_url: str, refs: References | None = None) -> s
 
     ``xml_safe`` runs before nh3 too: a lone surrogate cannot even cross into
     nh3 (it raises UnicodeEncodeError); and last, because nh3 keeps what
-    ``&#x0b;`` or ``&#xFFFE;`` decode to (PITFALLS "Text").
+    ``&#x0b;`` or ``&#xFFFE;`` decode to (BeautifulSoup does; nh3 keeps them).
     """
     html = limit_nesting(limit_size(xml_safe(body_html)))
 
@@ -241,7 +241,7 @@ class BodyFacts:
     Feed ``content_text``); ``prose`` only the words people wrote about it:
     no code block or inline code, no math, no table, no footnotes, no URL
     (what language detection reads). ``first_paragraph`` is the first
-    paragraph with prose in it, math left out (SPEC §2 summary).
+    paragraph with prose in it, math left out (docs/item-fields.md, summary).
     """
 
     text: str

@@ -1,6 +1,6 @@
 """Language of an item: a declared tag checked, or the prose detected; owns no defaults.
 
-SPEC §2 (language): front matter `lang`/`language`, else detected from the
+docs/language.md: front matter `lang`/`language`, else detected from the
 prose, as a lowercase BCP 47 primary subtag. The rules, in order
 (``docs/language.md`` has the measured accuracy):
 

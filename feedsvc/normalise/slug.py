@@ -1,6 +1,6 @@
 """Category names to ``Category(name, slug)``; owns slug rules, not where names come from.
 
-SPEC §2 (categories): a slug is lowercase, runs of spaces and punctuation
+docs/ids-and-slugs.md (categories): a slug is lowercase, runs of spaces and punctuation
 become ``-``, Unicode letters are kept (``News Today`` -> ``news-today``,
 ``정치`` -> ``정치``), and names that differ in meaningful characters keep
 different slugs (``C``, ``C++``, ``C#``). The rule (``docs/ids-and-slugs.md``):

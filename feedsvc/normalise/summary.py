@@ -1,6 +1,6 @@
 """Cutting text to a summary length at word or grapheme-cluster boundaries; owns no HTML.
 
-SPEC §2 (summary): "the first paragraph, cut at a word boundary near 300
+docs/item-fields.md (summary): "the first paragraph, cut at a word boundary near 300
 characters". Text without spaces (Korean or Japanese runs, long emoji strings)
 is cut at a grapheme-cluster boundary instead, so a cut never splits a Hangul
 syllable written as jamo, an emoji ZWJ sequence, a flag or a base letter from

@@ -27,7 +27,7 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def id_from_path(path: str) -> str:
-    """``news/2024/a.md`` -> ``news/2024/a`` (SPEC §2: path without extension)."""
+    """``news/2024/a.md`` -> ``news/2024/a`` (docs/item-fields.md, id)."""
     pure = PurePosixPath(path)
     return str(pure.with_suffix("")) if pure.suffix else str(pure)
 
@@ -96,7 +96,7 @@ def guid_for(item_id: str, id_prefix: str) -> str:
 
 
 def item_page_url(item_id: str, base_url: str) -> str:
-    """``{base_url}/items/{id}`` with each path segment percent-encoded (SPEC §2 url).
+    """``{base_url}/items/{id}`` with each path segment percent-encoded (docs/item-fields.md, url).
 
     ``/`` inside an id stays a separator; ``.`` and ``..`` segments are escaped
     so a client never resolves them away from ``/items/``.

@@ -1,7 +1,7 @@
 """Parsing: the bytes of one content file -> RawDocument; owns no site rules.
 
 ``parse_document`` is the only entry point. The format is recognised from
-the text, never the extension (SPEC §1), in this order:
+the text, never the extension (docs/content-formats.md), in this order:
 
 1. front matter: the text starts with a ``---`` (YAML) or ``+++`` (TOML)
    line -> ``parse.frontmatter`` (the only module touching YAML/TOML);

@@ -1,6 +1,6 @@
 """Which format a body is written in, and its HTML; owns that decision, not the formats.
 
-SPEC §1: "a Markdown body is rendered as Markdown whatever its first
+docs/content-formats.md: "a Markdown body is rendered as Markdown whatever its first
 character". The first source that says wins:
 
 1. the front matter's ``markup`` or ``format`` key (Hugo's ``markup: md``,

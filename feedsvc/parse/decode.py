@@ -1,6 +1,6 @@
 """Bytes of a content file -> clean text; owns encoding detection, not formats.
 
-Order of attempts (SPEC §1, PITFALLS.md "Text"):
+Order of attempts (docs/content-formats.md, "Encodings and line ends"):
 
 1. refuse empty / whitespace-only files and binary files (NUL bytes or many
    control characters);

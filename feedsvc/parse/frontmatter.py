@@ -1,8 +1,8 @@
-"""Front-matter documents (SPEC §1.1); the ONLY module that touches YAML or TOML.
+"""Front-matter documents (docs/content-formats.md); the ONLY module that touches YAML or TOML.
 
 Splitting is done here, not by python-frontmatter: its handler guessing lets
 a first line ``{`` hijack the file as JSON and turns an unclosed ``---``
-block into silent body text (PITFALLS.md "Front matter and YAML"). Here the
+block into silent body text (each measured with python-frontmatter 1.3 and PyYAML 6). Here the
 text (already decoded, BOM dropped, line ends ``\\n``) must start with a
 ``---`` line (YAML) or ``+++`` line (TOML), and the block must be closed by
 the same line (``...`` also closes YAML), or the file is refused: a

@@ -1,6 +1,6 @@
 """Markdown -> HTML with markdown-it-py; owns Markdown only, never sanitising.
 
-Raw HTML inside Markdown passes through untouched (SPEC §1: "raw HTML inside
+Raw HTML inside Markdown passes through untouched (docs/content-formats.md: "raw HTML inside
 it passes through, then is sanitised" -- sanitising is normalise's job).
 markdown-it's ``maxNesting`` (20 in the commonmark preset) bounds nesting, so
 pathological input (50,000 nested ``>`` or ``[``) renders quickly and never

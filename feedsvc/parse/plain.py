@@ -1,4 +1,4 @@
-"""Files without front matter or transcript header (SPEC §1.3); owns their title rule.
+"""Files without front matter or transcript header (docs/content-formats.md); owns their title rule.
 
 HTML, Markdown or plain text, told apart by the text itself:
 
@@ -12,7 +12,7 @@ HTML, Markdown or plain text, told apart by the text itself:
   rest as ``<p>`` paragraphs split on blank lines.
 
 HTML and Markdown without a heading get ``title=None``: normalise then falls
-back to the first line or the file name (SPEC §2 "title").
+back to the first line or the file name (docs/item-fields.md, title).
 """
 
 from __future__ import annotations

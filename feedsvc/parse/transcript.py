@@ -1,4 +1,4 @@
-"""Broadcast transcripts (SPEC §1.2) -> RawDocument; owns their layout rules only.
+"""Broadcast transcripts (docs/content-formats.md) -> RawDocument; owns their layout rules only.
 
 Layout, as in the sample ``002_ad53fbf95e7bb634.txt``::
 

@@ -1,6 +1,6 @@
 """One adapter over feedgen for RSS and Atom: owns feedgen's quirks, not field choices.
 
-feedgen 1.0 is convenient but has traps (PITFALLS.md, "feedgen"), each fixed
+feedgen 1.0 is convenient but has traps (listed below), each fixed
 here once so that ``rss.py`` and ``atom.py`` only say which value goes where:
 
 - ``add_entry()`` prepends: entries are always appended, in ``doc.items`` order.

@@ -49,7 +49,7 @@ def render(doc: FeedDocument) -> bytes:
             fe.summary(summary, type="text")  # §4.2.13, plain text as written
         # §4.1.3.1 type="html": escaped HTML. Never feedgen's type="CDATA",
         # which writes a type the RFC 4287 schema rejects. An empty body still
-        # gets an element: it is what SPEC §4 promises every entry has.
+        # gets an element: it is what docs/item-fields.md promises every entry has.
         fe.content(text(item.content_html), type="html")
 
         # §4.2.2: term = slug (what the feed URLs use), label = the display name;

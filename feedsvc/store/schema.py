@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from feedsvc.dates import shows_at
 from feedsvc.errors import StoreError
 
-# The one slug rule (SPEC §2): tag and author slugs are made like category slugs.
+# The one slug rule (docs/ids-and-slugs.md): tag and author slugs are made like category slugs.
 from feedsvc.normalise.slug import slugify
 from feedsvc.store import FileEventsState, ScanFailure
 from feedsvc.types import (
@@ -307,7 +307,7 @@ def sort_key(value: datetime) -> str:
 
 
 def _dumps(value: object) -> str:
-    # allow_nan=False: NaN/Infinity are not JSON (PITFALLS "JSON").
+    # allow_nan=False: NaN/Infinity are not JSON (json.dumps writes them by default).
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 

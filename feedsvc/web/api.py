@@ -1,7 +1,7 @@
 """Operator endpoints: refresh, status, health and metrics.
 
 Owns authentication of ``POST /api/refresh`` (Bearer token compared in
-constant time on bytes) and the JSON shapes of SPEC §4. Scanning itself is
+constant time on bytes) and the JSON shapes of docs/api.md. Scanning itself is
 ``pipeline.Scanner``; concurrent refreshes share one scan.
 """
 
