@@ -371,6 +371,9 @@ class SqlStore:
         return int(conn.execute(self._generation_q).scalar_one())
 
     def release(self, now: datetime) -> int:
+        # A read first: with nothing due (nearly always) no write lock is taken.
+        if self._single("read the schedule", lambda c: timed.due(c, now)) == ([], []):
+            return self.generation()
         with self._write("release scheduled items") as conn:
             if timed.release(conn, self._backend, now):
                 return _bump_generation(conn)
@@ -536,8 +539,11 @@ class _SqlScanWriter:
     def commit(self, changes: ScanChanges) -> int:
         if self._conn is None and changes.empty:
             # Nothing to do must mean nothing written: no write lock, no
-            # UPDATE, so feeds and their ETags cannot move.
+            # UPDATE, so feeds and their ETags cannot move; unless items fell
+            # due by now (docs/dates.md), which the release then moves.
             self._done = True
+            if self._now is not None:
+                return self._store.release(self._now)
             return self._store.generation()
         with self._store._errors("apply a scan"):
             conn = self._open()

@@ -40,12 +40,8 @@ def listed_now(item: Item, now: datetime | None) -> bool | None:
     return None if now is None else is_listed(item, now)
 
 
-def release(conn: sa.Connection, backend: Backend, now: datetime) -> int:
-    """List the scheduled items whose time came, unlist the expired; return how many moved.
-
-    Idempotent: a second call at the same moment (another instance's
-    watcher) finds nothing to move and writes nothing.
-    """
+def due(conn: sa.Connection, now: datetime) -> tuple[list[str], list[str]]:
+    """(ids to put in the feeds, ids to take out) at ``now``: a read, no writes."""
     key = s.sort_key(now)
     sc, i = s.schedule, s.items
     q = sa.select(sc.c.item_id, sc.c.shows_key, sc.c.hides_key, i.c.draft).join(
@@ -59,6 +55,20 @@ def release(conn: sa.Connection, backend: Backend, now: datetime) -> int:
             shown.append(item_id)
         elif not listed and not out:
             hidden.append(item_id)
+    return shown, hidden
+
+
+def release(conn: sa.Connection, backend: Backend, now: datetime) -> int:
+    """List the scheduled items whose time came, unlist the expired; return how many moved.
+
+    Idempotent: a second call at the same moment (another instance's
+    watcher) finds nothing to move and writes nothing.
+    """
+    shown, hidden = due(conn, now)
+    if not shown and not hidden:
+        return 0
+    key = s.sort_key(now)
+    sc = s.schedule
     _set_out(conn, shown, out=False)
     _set_out(conn, hidden, out=True)
     if shown:
