@@ -858,7 +858,7 @@ class Scanner:
         self._failure: BaseException | None = None
         self._listings = Listings()  # unchanged folders are not listed again
         self.last_failure: ScanFailure | None = None
-        self.last_success_at: datetime | None = None  # when this process's last scan finished
+        self.last_success_at: datetime | None = None  # when this process's last good scan began
 
     def run(self, progress: Progress | None = None) -> ScanReport:
         """Scan now, or join the scan already running; return its report.
@@ -910,7 +910,7 @@ class Scanner:
             self._note_failure(exc)
             raise
         self.last_failure = None
-        self.last_success_at = self._clock()
+        self.last_success_at = report.started_at
         return report
 
     def _note_failure(self, exc: ContentRootError | StoreError) -> None:
