@@ -6,10 +6,15 @@ becomes an item, and asserts what a reader of the feed would see.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from conftest import feedsvc_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -316,3 +321,47 @@ def test_cp949_files_still_decode() -> None:
 def test_titles_are_plain_text_without_script() -> None:
     got = item_of("p.md", "---\ntitle: \"<script>alert('t')</script> & <b>굵은</b>\"\n---\nBody.\n")
     assert got.title == "& 굵은"
+
+
+def test_check_reports_each_hostile_file(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    files = {
+        "python.md": "---\ntitle: !!python/object/apply:os.system ['echo pwned']\n---\nBody.\n",
+        "include.md": "---\ntitle: Secrets\nexcerpt: !include ../../secrets.yml\n---\nBody.\n",
+        "lang-all.md": "---\ntitle: All\nlang: all\n---\nBody.\n",
+        "script.md": "---\ntitle: <script>alert('t')</script> & <b>굵은</b>\n---\nBody.\n",
+    }
+    for name, text in files.items():
+        (content / name).write_text(text, encoding="utf-8")
+    text = "---\ntitle: 잘못된 UTF-8\n---\n" + "잘못된 UTF-8 바이트가 있는 한국어 문서입니다.\n" * 3
+    data = text.encode("utf-8")
+    (content / "bad-utf8.md").write_bytes(data[:60] + b"\xff\xfe\xfd\xfc" + data[60:])
+    result = subprocess.run(
+        [sys.executable, "-m", "feedsvc", "check"],
+        env={**os.environ, **feedsvc_env(tmp_path, content)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    out = result.stdout
+    assert (
+        "python.md: ERROR bad YAML front matter: the tag !!python/object/apply:os.system "
+        "is not allowed (only plain values) (line 2)\n" in out
+    )
+    assert (
+        "include.md: ERROR bad YAML front matter: the tag !include is not allowed "
+        "(only plain values) (line 3)\n" in out
+    )
+    assert (
+        "lang-all.md: ERROR front matter 'lang': 'all' is reserved in the feed grid "
+        "(/feeds/all/...), not a language\n" in out
+    )
+    assert (
+        "bad-utf8.md:\n  warning:    not valid UTF-8 at byte offsets 60, 61, 62, 63: "
+        "each bad sequence replaced with U+FFFD\n" in out
+    )
+    assert "  title:      & 굵은\n" in out
+    assert "pwned" not in out and "secrets.yml" not in out  # refused, never published
