@@ -10,6 +10,7 @@ every worker say so, while ``/healthz`` keeps answering 200.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import time
@@ -113,7 +114,7 @@ def small_mount(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "var"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
         if os.environ.get("CI"):
@@ -140,7 +141,10 @@ def test_every_worker_says_the_disk_is_full_and_healthz_stays_200(
                 handle.flush()
         except OSError:
             pass
-    (content_dir / "new.md").write_text("# New\n\n" + "words " * 5000, encoding="utf-8")
+    rng = random.Random(13)
+    for i in range(100):  # more than the room left in the store's own files
+        words = " ".join(f"{rng.getrandbits(64):x}" for _ in range(1200))
+        (content_dir / f"new{i:03d}.md").write_text(f"# New {i}\n\n{words}\n", "utf-8")
     try:
 
         def full() -> bool:
@@ -159,6 +163,6 @@ def test_every_worker_says_the_disk_is_full_and_healthz_stays_200(
     # Room again: the watcher's next scans succeed with no restart, and all is ok.
     _until(lambda: _all_ok(server.url), "status ok once there is room again")
     _until(
-        lambda: "<title>New</title>" in requests.get(server.url + "/feeds/all/all.rss").text,
+        lambda: "<title>New 99</title>" in requests.get(server.url + "/feeds/all/all.rss").text,
         "the new file, scanned after the disk had room again",
     )
