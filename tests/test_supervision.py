@@ -60,7 +60,8 @@ def _until(check: Callable[[], object], what: str, timeout: float = 60) -> objec
 
 
 def _all_ok(url: str) -> bool:
-    return all(s["status"] == "ok" for s in _statuses(url))
+    """Every worker says ok, after a scan has finished."""
+    return all(s["status"] == "ok" and s["last_scan"] is not None for s in _statuses(url))
 
 
 def test_a_killed_watcher_is_restarted_logged_and_reported(serve, content_dir: Path) -> None:
@@ -144,7 +145,8 @@ def test_every_worker_says_the_disk_is_full_and_healthz_stays_200(
     rng = random.Random(13)
     for i in range(100):  # more than the room left in the store's own files
         words = " ".join(f"{rng.getrandbits(64):x}" for _ in range(1200))
-        (content_dir / f"new{i:03d}.md").write_text(f"# New {i}\n\n{words}\n", "utf-8")
+        text = f"---\ntitle: New {i}\nlang: en\n---\n{words}\n"  # no language to detect
+        (content_dir / f"new{i:03d}.md").write_text(text, "utf-8")
     try:
 
         def full() -> bool:
