@@ -587,6 +587,7 @@ def test_200_concurrent_refreshes_share_scans(serve, content_dir: Path, tmp_path
             "resources",
             "skipped",
             "warnings",
+            "counts",
             "duration_ms",
         }
         assert report["errors"] == [] and report["removed"] == 0 and report["updated"] == 0

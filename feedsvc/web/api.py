@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -18,8 +18,7 @@ from feedsvc import health
 from feedsvc.errors import ContentRootError, StoreError
 from feedsvc.publish import ALL
 from feedsvc.store import ScanFailure, ScanState
-from feedsvc.types import ScheduledItem
-from feedsvc.web import services, websub
+from feedsvc.web import Services, services, websub
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -72,7 +71,6 @@ def status() -> Response:
         failure = svc.store.last_failure()
         grid = svc.feeds.grid()
         events = svc.store.file_events()
-        timed = svc.store.scheduled()
     except StoreError:
         return _json({"status": "degraded", "error": "the store is not available"}, 503)
     # A failure this process saw but the store could not record (it refused writes).
@@ -94,7 +92,7 @@ def status() -> Response:
         "errors": [],
         "warnings": [],
         # docs/dates.md: items the clock will bring into the feeds, or take out.
-        "scheduled": _scheduled(timed, svc.clock()),
+        "scheduled": _scheduled(svc),
         # None until a watcher ran: then whether it sees writes as they happen.
         "file_events": None
         if events is None
@@ -155,8 +153,13 @@ def _newest_failure(
     return ScanFailure(reason=watcher.failure, failed_at=watcher.failed_at)
 
 
-def _scheduled(timed: tuple[ScheduledItem, ...], now: datetime) -> list[dict[str, object]]:
-    """Items still to enter the feeds, then listed items that will expire."""
+def _scheduled(svc: Services) -> list[dict[str, object]] | None:
+    """Items still to enter the feeds, then listed items that will expire (None: unknown)."""
+    try:
+        timed = svc.store.scheduled()
+    except StoreError:  # the rest of the status still says what is wrong
+        return None
+    now = svc.clock()
     return [
         {
             "id": entry.item_id,
