@@ -172,6 +172,12 @@ def test_with_file_events_off_the_scheduled_rescan_still_catches_a_change(
 ) -> None:
     server = serve(content_dir, watch_interval_seconds="2", watch_file_events="false")
     server.wait_for_log(r"file events unavailable \(switched off")
+    # The watcher logs the state, then records it in the store for every worker.
+    wait_until(
+        lambda: requests.get(server.url + "/api/status", timeout=10).json()["file_events"]
+        is not None,
+        what="the file events state in /api/status",
+    )
     status = requests.get(server.url + "/api/status", timeout=10).json()
     assert status["file_events"] == {
         "available": False,
