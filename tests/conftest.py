@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,32 @@ DATA = Path(__file__).parent / "data"
 SAMPLES = DATA / "content"
 SAMPLE_FRONTMATTER = SAMPLES / "000_a08af95bc486be6a.txt"
 SAMPLE_TRANSCRIPT = SAMPLES / "002_ad53fbf95e7bb634.txt"
+
+
+def wait_until(
+    check: Callable[[], Any], what: str | Callable[[], str] = "", timeout: float = 90.0
+) -> Any:
+    """Poll ``check`` until it gives something truthy and return that; fail after
+    ``timeout`` seconds, saying what was awaited (``what`` may build the text late)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+        time.sleep(0.05)
+
+
+def child_pids(pid: int) -> set[int]:
+    """Direct children of ``pid``, from every thread's ``children`` list in /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
 
 
 def pg_base_url() -> str | None:

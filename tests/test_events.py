@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import errno
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
 import pytest
 import requests
+from conftest import wait_until
 
 from feedsvc.events import Debouncer, FileEvents
 from feedsvc.pipeline import Scanner
@@ -22,17 +21,6 @@ from feedsvc.watcher import start_file_events
 from feedsvc.web import create_app
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def wait_until(
-    check: Callable[[], bool], timeout: float = 90.0, what: str | Callable[[], str] = ""
-) -> None:
-    """Poll ``check`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        time.sleep(0.02)
 
 
 def write_story(root: Path, name: str, title: str) -> None:
@@ -174,8 +162,9 @@ def test_with_file_events_off_the_scheduled_rescan_still_catches_a_change(
     server.wait_for_log(r"file events unavailable \(switched off")
     # The watcher logs the state, then records it in the store for every worker.
     wait_until(
-        lambda: requests.get(server.url + "/api/status", timeout=10).json()["file_events"]
-        is not None,
+        lambda: (
+            requests.get(server.url + "/api/status", timeout=10).json()["file_events"] is not None
+        ),
         what="the file events state in /api/status",
     )
     status = requests.get(server.url + "/api/status", timeout=10).json()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import RunningServer, feedsvc_env
+from conftest import RunningServer, child_pids, feedsvc_env
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "metrics-refresh-token"
@@ -47,16 +47,6 @@ def server(tmp_path: Path, content_dir: Path) -> Iterator[tuple[RunningServer, P
         running.stop()
 
 
-def worker_pids(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return found
-
-
 def test_scrapes_agree_and_add_up_across_workers(server: tuple[RunningServer, Path]) -> None:
     running, folder = server
     running.wait_for_log(r"scan: 2 added")  # the watcher's first scan, in its own process
@@ -78,7 +68,7 @@ def test_scrapes_agree_and_add_up_across_workers(server: tuple[RunningServer, Pa
     counted = {
         int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"counter_(\d+)", p.name))
     }
-    workers = worker_pids(running.proc.pid)
+    workers = child_pids(running.proc.pid)
     assert len(counted & workers) == 2, (counted, workers)
 
     scrapes = [scrape(running.url) for _ in range(8)]

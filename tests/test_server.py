@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import feedsvc_env
+from conftest import child_pids, feedsvc_env
 
 TOKEN = "soak-refresh-token-0123456789"
 FEED = "/feeds/all/all.rss"
@@ -31,17 +31,6 @@ FEED = "/feeds/all/all.rss"
 # for a loaded machine: still far below what a process manager would wait.
 STOP_BOUND_SECONDS = 15.0
 START_BOUND_SECONDS = 60.0
-
-
-def _children(pid: int) -> set[int]:
-    """Direct children of ``pid``, from every thread's ``children`` list in /proc."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -258,7 +247,7 @@ def test_start_and_stop_many_times_leaves_nothing_behind(start_server) -> None:
                 load = KeepAliveLoad(port)
                 load.wait_answered(200)
         try:
-            children = _children(served.proc.pid)
+            children = child_pids(served.proc.pid)
             if when != "early":
                 watchers = 0 if "--no-watch" in args else 1
                 assert len(children) == 2 + watchers, (where, children)
@@ -288,7 +277,8 @@ def test_listening_line_names_the_real_port_and_one_watcher(start_server) -> Non
     status, body = _get(port, FEED)
     assert status == 200, body
     commands = [
-        Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in _children(served.proc.pid)
+        Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        for pid in child_pids(served.proc.pid)
     ]
     watchers = [c for c in commands if b"watch" in c]
     assert len(watchers) == 1, commands
@@ -301,7 +291,7 @@ def test_a_killed_server_takes_its_workers_along(start_server) -> None:
     """Even SIGKILL, which no handler sees, leaves no worker serving on."""
     served = start_server()
     served.wait_listening()
-    children = _children(served.proc.pid)
+    children = child_pids(served.proc.pid)
     assert len(children) == 3, children  # two workers and the watcher
     served.proc.kill()
     served.proc.wait(timeout=30)

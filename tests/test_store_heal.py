@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
+from conftest import wait_until
 
 from feedsvc.errors import StoreError
 from feedsvc.pipeline import Scanner
@@ -31,16 +31,6 @@ from feedsvc.web import create_app
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _until(check: Callable[[], object], what: str, timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _titles_on_disk(db: Path) -> set[str]:
@@ -59,7 +49,7 @@ def test_a_deleted_store_file_is_noticed_and_rebuilt_never_written_while_deleted
     db = tmp_path / "store.sqlite3"
     server = serve(content_dir, store_url=f"sqlite:///{db}", watch_interval_seconds="2")
     feed_url = server.url + "/feeds/all/all.json"
-    _until(lambda: requests.get(feed_url).status_code == 200, "the first scan")
+    wait_until(lambda: requests.get(feed_url).status_code == 200, "the first scan")
     before = {item["title"] for item in requests.get(feed_url).json()["items"]}
     assert len(before) == 2
     for suffix in ("", "-wal", "-shm"):
@@ -70,11 +60,11 @@ def test_a_deleted_store_file_is_noticed_and_rebuilt_never_written_while_deleted
         status = requests.get(server.url + "/api/status").json()
         return any("store file was deleted" in r for r in status.get("reasons", []))
 
-    _until(said_so, "/api/status naming the deleted store file", timeout=10)
+    wait_until(said_so, "/api/status naming the deleted store file", timeout=10)
     # The feeds were served all along, and are again from the rebuilt store.
     assert requests.get(feed_url).status_code == 200
     (content_dir / "after.md").write_text("# Added after\n\nnew\n", encoding="utf-8")
-    _until(
+    wait_until(
         lambda: "Added after" in {i["title"] for i in requests.get(feed_url).json()["items"]},
         "the new item served from the new store file",
     )

@@ -13,29 +13,19 @@ import os
 import random
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from conftest import child_pids, wait_until
 
 STATUS_POLLS = 8  # requests per check: with two workers, every worker answers
 
 
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return found
-
-
 def _watchers(server_pid: int) -> list[int]:
     out = []
-    for pid in _children(server_pid):
+    for pid in child_pids(server_pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -49,16 +39,6 @@ def _statuses(url: str) -> list[dict[str, object]]:
     return [requests.get(url + "/api/status", timeout=30).json() for _ in range(STATUS_POLLS)]
 
 
-def _until(check: Callable[[], object], what: str, timeout: float = 60) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _all_ok(url: str) -> bool:
     """Every worker says ok, after a scan has finished."""
     return all(s["status"] == "ok" and s["last_scan"] is not None for s in _statuses(url))
@@ -66,7 +46,7 @@ def _all_ok(url: str) -> bool:
 
 def test_a_killed_watcher_is_restarted_logged_and_reported(serve, content_dir: Path) -> None:
     server = serve(content_dir, watch_interval_seconds="1")
-    _until(lambda: _all_ok(server.url), "status ok with a running watcher")
+    wait_until(lambda: _all_ok(server.url), "status ok with a running watcher")
     (watcher,) = _watchers(server.proc.pid)
     os.kill(watcher, signal.SIGKILL)
 
@@ -76,7 +56,7 @@ def test_a_killed_watcher_is_restarted_logged_and_reported(serve, content_dir: P
             return [r for a in answers for r in a.get("reasons", [])]  # type: ignore[attr-defined]
         return None
 
-    reasons = _until(degraded, "every worker saying degraded")
+    reasons = wait_until(degraded, "every worker saying degraded")
     assert any("watcher" in r and "killed by signal 9" in r for r in reasons), reasons  # type: ignore[attr-defined]
     health = requests.get(server.url + "/healthz", timeout=30)
     assert health.status_code == 200  # the last good feeds are still served
@@ -85,12 +65,12 @@ def test_a_killed_watcher_is_restarted_logged_and_reported(serve, content_dir: P
     new = int(line.rsplit("pid ", 1)[1].split(")")[0])
     assert new != watcher
     # One watcher again, a new one (the old PID is gone for good).
-    _until(lambda: len(_watchers(server.proc.pid)) == 1, "one running watcher")
+    wait_until(lambda: len(_watchers(server.proc.pid)) == 1, "one running watcher")
     assert watcher not in _watchers(server.proc.pid)
-    _until(lambda: _all_ok(server.url), "status ok once the new watcher reported")
+    wait_until(lambda: _all_ok(server.url), "status ok once the new watcher reported")
     # The new watcher scans: a new file appears without a manual refresh.
     (content_dir / "after.md").write_text("# After the restart\n\nnew\n", encoding="utf-8")
-    _until(
+    wait_until(
         lambda: "After the restart" in requests.get(server.url + "/feeds/all/all.rss").text,
         "the restarted watcher's scan",
     )
@@ -98,14 +78,14 @@ def test_a_killed_watcher_is_restarted_logged_and_reported(serve, content_dir: P
 
 def test_a_watcher_that_keeps_dying_is_restarted_with_backoff(serve, content_dir: Path) -> None:
     server = serve(content_dir, watch_interval_seconds="1")
-    _until(lambda: _watchers(server.proc.pid), "a watcher")
+    wait_until(lambda: _watchers(server.proc.pid), "a watcher")
     delays = []
     for _ in range(3):
-        (watcher,) = _until(lambda: _watchers(server.proc.pid), "a watcher")  # type: ignore[misc]
+        (watcher,) = wait_until(lambda: _watchers(server.proc.pid), "a watcher")  # type: ignore[misc]
         os.kill(watcher, signal.SIGKILL)
         line = server.wait_for_log(rf"watcher \(pid {watcher}\) .* restarting it in ([\d.]+) s")
         delays.append(float(line.rsplit("in ", 1)[1].split()[0]))
-        _until(lambda w=watcher: _watchers(server.proc.pid) not in ([], [w]), "a new watcher")
+        wait_until(lambda w=watcher: _watchers(server.proc.pid) not in ([], [w]), "a new watcher")
     assert delays == [1, 2, 4], delays
 
 
@@ -132,7 +112,7 @@ def test_every_worker_says_the_disk_is_full_and_healthz_stays_200(
 ) -> None:
     url = f"sqlite:///{small_mount / 'store.sqlite3'}"
     server = serve(content_dir, store_url=url, watch_interval_seconds="1")
-    _until(lambda: _all_ok(server.url), "status ok")
+    wait_until(lambda: _all_ok(server.url), "status ok")
     feed = requests.get(server.url + "/feeds/all/all.rss", timeout=30).content
     filler = small_mount / "filler"
     with open(filler, "wb") as handle:  # fill the disk the store lives on
@@ -155,7 +135,7 @@ def test_every_worker_says_the_disk_is_full_and_healthz_stays_200(
                 for s in _statuses(server.url)
             )
 
-        _until(full, "every worker reporting the full disk")
+        wait_until(full, "every worker reporting the full disk")
         health = requests.get(server.url + "/healthz", timeout=30)
         assert health.status_code == 200
         assert health.text.startswith("degraded: ") and "disk is full" in health.text
@@ -163,8 +143,8 @@ def test_every_worker_says_the_disk_is_full_and_healthz_stays_200(
     finally:
         filler.unlink()
     # Room again: the watcher's next scans succeed with no restart, and all is ok.
-    _until(lambda: _all_ok(server.url), "status ok once there is room again")
-    _until(
+    wait_until(lambda: _all_ok(server.url), "status ok once there is room again")
+    wait_until(
         lambda: "<title>New 99</title>" in requests.get(server.url + "/feeds/all/all.rss").text,
         "the new file, scanned after the disk had room again",
     )

@@ -15,28 +15,17 @@ import hmac
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
 import requests
+from conftest import wait_until
 from requests.utils import parse_header_links
 
 HERE = Path(__file__).parent
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: Any = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        time.sleep(0.05)
 
 
 class SubscriberProcess:

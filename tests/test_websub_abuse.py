@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import wait_until
 from flask.testing import FlaskClient
 
 from feedsvc.pipeline import Scanner
@@ -36,17 +37,6 @@ from feedsvc.websub.dispatch import Dispatcher
 BASE = "https://news.example.com"
 TOPIC = BASE + "/feeds/all/all.atom"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.02)
 
 
 class Clock:
