@@ -78,6 +78,28 @@ def memory_reason(megabytes: int) -> str:
     return f"over its memory budget: parsing and rendering needed more than {megabytes} MB"
 
 
+# --- in the parent ---------------------------------------------------------------------------
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Start child processes inside this: SIGINT is blocked meanwhile.
+
+    A child inherits the blocked signal, so a Ctrl-C to the terminal's process
+    group cannot interrupt its interpreter start-up, before ``child_setup`` runs,
+    and print a ``KeyboardInterrupt`` traceback on the parent's terminal. In the
+    parent a Ctrl-C that came meanwhile stays pending and arrives when this ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 # --- in a child process ---------------------------------------------------------------------
 
 
@@ -89,7 +111,17 @@ def child_setup(parent: int, memory_mb: int) -> None:
     """
     die_with_parent(parent)
     quiet_standard_streams()
+    ignore_interrupts()
     limit_memory(memory_mb)
+
+
+def ignore_interrupts() -> None:
+    """Ctrl-C is the parent's to handle: it stops the scan and these processes
+    die with it. The child was started with SIGINT blocked (``interrupts_held``);
+    ignoring it discards one that arrived meanwhile, then it is unblocked."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def die_with_parent(parent: int) -> None:
@@ -216,7 +248,8 @@ class BudgetRunner:
                 name="feedsvc-budget",
                 daemon=True,
             )
-            proc.start()
+            with interrupts_held():
+                proc.start()
             theirs.close()
             self._proc, self._conn = proc, ours
             if not ours.poll(_START_SECONDS) or ours.recv() != "ready":

@@ -785,15 +785,19 @@ def _outcomes(
         batches = iter([work[i : i + _POOL_BATCH] for i in range(0, len(work), _POOL_BATCH)])
         # A bounded window of tasks in flight: results are consumed in order,
         # and a slow consumer never lets finished results pile up in memory.
-        window: deque[Future[list[_Outcome]]] = deque(
-            pool.submit(_pool_batch, batch, now, renormalise)
-            for batch in islice(batches, workers * _POOL_AHEAD)
-        )
+        # A submit may start a pool process: budget.interrupts_held keeps Ctrl-C
+        # out of its start-up (the scan itself still gets it, right after).
+        with budget.interrupts_held():
+            window: deque[Future[list[_Outcome]]] = deque(
+                pool.submit(_pool_batch, batch, now, renormalise)
+                for batch in islice(batches, workers * _POOL_AHEAD)
+            )
         while window:
             results = window.popleft().result()
             following = next(batches, None)
             if following is not None:
-                window.append(pool.submit(_pool_batch, following, now, renormalise))
+                with budget.interrupts_held():
+                    window.append(pool.submit(_pool_batch, following, now, renormalise))
             yield from results
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
