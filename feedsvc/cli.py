@@ -13,11 +13,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from feedsvc import __version__
-from feedsvc.dates import first_seen
+from feedsvc.dates import first_seen, utc_now
 from feedsvc.errors import ConfigError, FeedsvcError, SourceError
 from feedsvc.report import MEANING, count_lines, scan_lines
 from feedsvc.settings import Settings, load_settings
@@ -25,10 +25,6 @@ from feedsvc.types import Item
 
 log = logging.getLogger("feedsvc")
 Command = Callable[[Settings, argparse.Namespace], int]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:

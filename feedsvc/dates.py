@@ -14,6 +14,18 @@ from datetime import UTC, datetime
 
 from feedsvc.types import Item
 
+# The one fixed date for "no date at all": a feed whose items carry none is
+# dated here, so its bytes stay the same from one render to the next.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    """The wall clock, read only by the top of the program (CLI, watcher, web).
+
+    Every stage below them takes ``now`` as an argument (docs/architecture.md).
+    """
+    return datetime.now(UTC)
+
 
 def first_seen(mtime_ns: int, now: datetime) -> datetime:
     """The first-seen time of a file with this modification time, seen at ``now``.

@@ -14,12 +14,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from feedsvc.budget import die_with_parent
+from feedsvc.dates import utc_now
 from feedsvc.errors import ContentRootError, FeedsvcError, StoreError
 from feedsvc.events import FileEvents
 from feedsvc.health import HealthBoard, Heartbeat, beat_seconds
@@ -33,10 +34,6 @@ from feedsvc.supervise import PARENT_ENV
 from feedsvc.websub.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _nothing() -> None:

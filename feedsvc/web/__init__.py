@@ -13,11 +13,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from feedsvc.dates import utc_now
 from feedsvc.errors import StoreError
 from feedsvc.metrics import Metrics
 from feedsvc.pipeline import Scanner
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 # Production servers trust a generation read for this long per process; a
 # refresh waits it out before answering (FeedCache.settle), so it is never seen stale.
 SERVER_RECHECK_SECONDS = 0.05
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
