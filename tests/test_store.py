@@ -6,6 +6,7 @@ rows are built by hand here: the store must not care where they come from.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -22,7 +23,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import feedsvc.store.sql as sql_module
+import feedsvc.store.file_states as file_states_module
+import feedsvc.store.writes as writes_module
 from feedsvc.errors import StoreError
 from feedsvc.store import ScanChanges, ScanState, open_store
 from feedsvc.store.sql import SqlStore
@@ -32,7 +34,9 @@ from feedsvc.types import (
     FeedKey,
     FileError,
     FileState,
+    FileWarning,
     Item,
+    ItemCounts,
     ScanReport,
     StoredFile,
 )
@@ -45,7 +49,7 @@ NEWS = Category("News", "news")
 SPORT = Category("Sport", "sport")
 
 
-def make_item(
+def make_item(  # noqa: PLR0913 - a test builder: each argument past the id is optional
     item_id: str,
     *,
     published: datetime = T0,
@@ -90,10 +94,16 @@ def make_file(path: str, item_id: str | None = None, *, size: int = 10) -> Store
     )
 
 
+def apply(store: SqlStore, changes: ScanChanges) -> int:
+    """A whole scan's changes through one scan writer, as the scanner hands them over."""
+    with store.scan_writer() as writer:
+        return writer.commit(changes)
+
+
 def put(store: SqlStore, *items: Item) -> int:
     """Apply items with their file rows, as a scan would."""
     files = tuple(make_file(i.source_path, i.id) for i in items)
-    return store.apply(ScanChanges(files=files, items=items))
+    return apply(store, ScanChanges(files=files, items=items))
 
 
 def ids(items: tuple[Item, ...]) -> list[str]:
@@ -284,10 +294,10 @@ def writes(store_url: str) -> Iterator[Callable[[], object]]:
 def test_empty_changes_write_nothing(store: SqlStore, writes: Callable[[], object]) -> None:
     generation = put(store, make_item("a"))
     statements: list[str] = []
-    sa.event.listen(store._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    sa.event.listen(store._db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     before = writes()
 
-    assert store.apply(ScanChanges()) == generation
+    assert apply(store, ScanChanges()) == generation
 
     assert store.generation() == generation
     assert writes() == before
@@ -303,7 +313,7 @@ def test_same_content_hash_is_not_rewritten(store: SqlStore, writes: Callable[[]
     assert generation == 1
     before = writes()
     # Same hash, different body: the store trusts the hash and writes no item.
-    assert store.apply(ScanChanges(items=(replace(item, summary="other"),))) == generation
+    assert apply(store, ScanChanges(items=(replace(item, summary="other"),))) == generation
     assert store.item("a") == item
     assert writes() == before
     changed = make_item("a", title="New title")
@@ -322,26 +332,26 @@ def test_item_without_content_hash_still_tracks_changes(store: SqlStore) -> None
 def test_file_only_changes_keep_the_generation(store: SqlStore) -> None:
     generation = put(store, make_item("a"))
     touched = replace(make_file("a.md", "a"), mtime_ns=5, error="bad YAML")
-    assert store.apply(ScanChanges(files=(touched,))) == generation
+    assert apply(store, ScanChanges(files=(touched,))) == generation
     assert store.files()["a.md"] == touched
 
 
 def test_removed_path_removes_its_file_and_items(store: SqlStore) -> None:
     put(store, make_item("a"), make_item("b", categories=(SPORT,)), make_item("c"))
     generation = store.generation()
-    new = store.apply(ScanChanges(removed_paths=("b.md", "gone.md")))
+    new = apply(store, ScanChanges(removed_paths=("b.md", "gone.md")))
     assert new == generation + 1
     assert set(store.files()) == {"a.md", "c.md"}
     assert store.item("b") is None
     assert [f.key.category for f in store.feeds()] == ["all", "news", "all", "news"]
     # Removing what is already gone changes nothing.
-    assert store.apply(ScanChanges(removed_paths=("b.md",))) == new
+    assert apply(store, ScanChanges(removed_paths=("b.md",))) == new
 
 
 def test_removed_items(store: SqlStore) -> None:
     put(store, make_item("a"), make_item("b"))
     generation = store.generation()
-    assert store.apply(ScanChanges(removed_items=("a", "missing"))) == generation + 1
+    assert apply(store, ScanChanges(removed_items=("a", "missing"))) == generation + 1
     assert ids(store.items_for(ALL, 50)) == ["b"]
     assert set(store.files()) == {"a.md", "b.md"}  # file rows are the scan's business
 
@@ -349,8 +359,9 @@ def test_removed_items(store: SqlStore) -> None:
 def test_item_moving_to_another_file(store: SqlStore) -> None:
     put(store, make_item("a", source_path="old.md"))
     moved = make_item("a", source_path="new.md")
-    store.apply(
-        ScanChanges(files=(make_file("new.md", "a"),), items=(moved,), removed_paths=("old.md",))
+    apply(
+        store,
+        ScanChanges(files=(make_file("new.md", "a"),), items=(moved,), removed_paths=("old.md",)),
     )
     assert store.item("a") == moved
     assert set(store.files()) == {"new.md"}
@@ -358,9 +369,9 @@ def test_item_moving_to_another_file(store: SqlStore) -> None:
 
 def test_settings_digest_round_trips_without_moving_generation(store: SqlStore) -> None:
     generation = put(store, make_item("a"))
-    assert store.apply(ScanChanges(settings_digest="sha256:1")) == generation
+    assert apply(store, ScanChanges(settings_digest="sha256:1")) == generation
     assert store.settings_digest() == "sha256:1"
-    store.apply(ScanChanges(settings_digest="sha256:2"))
+    apply(store, ScanChanges(settings_digest="sha256:2"))
     assert store.settings_digest() == "sha256:2"
 
 
@@ -368,7 +379,7 @@ def test_failed_apply_leaves_the_store_as_it_was(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     put(store, make_item("a"), make_item("b"), make_item("draft", draft=True))
-    store.apply(ScanChanges(settings_digest="d1"))
+    apply(store, ScanChanges(settings_digest="d1"))
     before = snapshot(store)
     changes = ScanChanges(
         files=(make_file("a.md", "a", size=99), make_file("n.md", "n")),
@@ -377,31 +388,31 @@ def test_failed_apply_leaves_the_store_as_it_was(
         removed_items=("draft",),
         settings_digest="d2",
     )
-    original = sql_module._write_items
+    original = writes_module.write_items
 
     def write_then_fail(*args: Any) -> int:
         original(*args)  # deletes, file upserts and item writes have run by now
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(sql_module, "_write_items", write_then_fail)
+    monkeypatch.setattr(writes_module, "write_items", write_then_fail)
     with pytest.raises(RuntimeError, match="injected"):
-        store.apply(changes)
+        apply(store, changes)
     assert snapshot(store) == before
     monkeypatch.undo()
 
     # The database itself refuses a value midway (a lone surrogate cannot be encoded).
     bad = replace(changes, items=(make_item("n"), make_item("z", title="bad \ud800")))
     with pytest.raises(UnicodeEncodeError):
-        store.apply(bad)
+        apply(store, bad)
     assert snapshot(store) == before
 
     # A naive date is refused (a caller bug), and the scan rolled back.
     naive = replace(make_item("m"), published=datetime(2024, 1, 1))
     with pytest.raises(ValueError, match="naive"):
-        store.apply(replace(changes, items=(make_item("n"), naive)))
+        apply(store, replace(changes, items=(make_item("n"), naive)))
     assert snapshot(store) == before
 
-    store.apply(changes)  # and the same changes succeed afterwards
+    apply(store, changes)  # and the same changes succeed afterwards
     assert snapshot(store) != before
 
 
@@ -451,7 +462,7 @@ def test_many_items(store: SqlStore) -> None:
     assert feeds[FeedKey("all", "cat-3")].category_name == "Cat 3"
     assert sum(feeds[FeedKey(lang, "all")].item_count for lang in langs) == len(live)
     assert put(store, *items) == 1  # nothing changed: no write
-    assert store.apply(ScanChanges(removed_paths=tuple(f"{i.id}.md" for i in items))) == 2
+    assert apply(store, ScanChanges(removed_paths=tuple(f"{i.id}.md" for i in items))) == 2
     assert store.feeds() == ()
 
 
@@ -478,6 +489,67 @@ def test_record_scan_round_trips(store: SqlStore) -> None:
     assert state.report.started_at is not None
     assert state.report.started_at.isoformat() == T0.isoformat()
     assert store.generation() == 0  # a scan record is not content
+
+
+def test_every_field_of_a_scan_report_round_trips(store: SqlStore) -> None:
+    report = ScanReport(
+        added=1,
+        updated=2,
+        removed=3,
+        unchanged=4,
+        errors=(FileError("bad.md", "bad YAML"),),
+        warnings=(FileWarning("odd.md", "unreadable date skipped"),),
+        duration_ms=5,
+        started_at=T0,
+        generation=6,
+        pending=("half.md",),
+        resources=7,
+        skipped=8,
+        documents=9,
+        ignored=10,
+        items=ItemCounts(listed=11, drafts=12, scheduled=13, expired=14),
+    )
+    store.record_scan(ScanState(report=report, finished_at=T0))
+    state = store.last_scan()
+    assert state is not None and state.report == report
+
+
+def test_a_scan_report_recorded_by_an_earlier_version_still_reads(
+    store: SqlStore, store_url: str
+) -> None:
+    # The layout earlier versions wrote: the API's JSON plus started_at and generation.
+    earlier = {
+        "counts": {"documents": 3, "items": 2, "drafts": 1, "not_items": 0, "failed": 1},
+        "added": 2,
+        "updated": 0,
+        "removed": 0,
+        "unchanged": 1,
+        "errors": [{"path": "bad.md", "error": "bad YAML"}],
+        "pending": [],
+        "warnings": [],
+        "duration_ms": 12,
+        "resources": 0,
+        "skipped": 0,
+        "started_at": T0.isoformat(),
+        "generation": 4,
+    }
+    store.record_scan(ScanState(report=ScanReport(), finished_at=T0))
+    engine = sa.create_engine(store_url.replace("postgresql:", "postgresql+psycopg:", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE scan_state SET report = :r"), {"r": json.dumps(earlier)})
+    engine.dispose()
+    state = store.last_scan()
+    assert state is not None
+    assert state.report == ScanReport(
+        added=2,
+        unchanged=1,
+        errors=(FileError("bad.md", "bad YAML"),),
+        duration_ms=12,
+        started_at=T0,
+        generation=4,
+        documents=3,
+        items=ItemCounts(listed=2, drafts=1),
+    )
 
 
 def test_scan_lock_excludes_other_threads(store: SqlStore) -> None:
@@ -601,7 +673,7 @@ def test_processes_opening_a_new_store_at_once_all_get_it(store_url: str, tmp_pa
 def test_reopening_sees_the_same_data(store_url: str) -> None:
     first = SqlStore(store_url)
     put(first, make_item("a"), make_item("draft", draft=True))
-    first.apply(ScanChanges(settings_digest="d"))
+    apply(first, ScanChanges(settings_digest="d"))
     before = snapshot(first)
     first.close()
     second = SqlStore(store_url)
@@ -656,6 +728,45 @@ def test_url_forms(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         store.close()
 
 
+_FORK_HOOKS = """
+import os, sys
+calls = []
+register = os.register_at_fork
+def counting(**hooks):
+    # Only feedsvc's own hooks: the standard library registers some at import.
+    calls.extend(h for h in hooks.values() if h.__module__.startswith("feedsvc"))
+    register(**hooks)
+os.register_at_fork = counting
+import feedsvc.store.sql
+from feedsvc.store import open_store
+print(len(calls), flush=True)
+first, second = open_store(sys.argv[1]), open_store(sys.argv[1])
+print(len(calls), flush=True)
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if first.generation() == second.generation() == 0 else 2)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+first.close()
+second.close()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_the_fork_hook_is_registered_once_by_opening_a_store_not_by_importing(
+    store_url: str,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_HOOKS, store_url],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    # Importing registers nothing; two stores opened register one hook; the
+    # forked child then reads through both on connections of its own.
+    assert done.stdout.split() == ["0", "1", "0"]
+
+
 def test_after_fork_the_child_uses_its_own_connections(store: SqlStore) -> None:
     put(store, make_item("a"))
     assert store.generation() == 1  # the parent's pool now holds a connection
@@ -678,7 +789,7 @@ def test_a_dropped_server_connection_costs_one_failed_call(pg_url: str) -> None:
     try:
         put(store, make_item("a"))
         # Two idle connections in the pool, as after concurrent requests.
-        with store._engine.connect(), store._engine.connect():
+        with store._db.engine.connect(), store._db.engine.connect():
             pass
         admin = sa.create_engine(os.environ["TEST_PG_URL"])
         with admin.connect() as conn:
@@ -704,9 +815,9 @@ def test_a_dropped_server_connection_costs_one_failed_call(pg_url: str) -> None:
 def test_same_settings_digest_is_not_rewritten(
     store: SqlStore, writes: Callable[[], object]
 ) -> None:
-    store.apply(ScanChanges(settings_digest="d"))
+    apply(store, ScanChanges(settings_digest="d"))
     before = writes()
-    store.apply(ScanChanges(settings_digest="d"))
+    apply(store, ScanChanges(settings_digest="d"))
     assert writes() == before
     assert store.settings_digest() == "d"
 
@@ -718,13 +829,13 @@ def test_file_states_stay_right_across_processes_and_reads_are_cached(
     invalidates them, and its own writes carry them forward."""
     here, there = SqlStore(store_url), SqlStore(store_url)
     full_reads: list[int] = []
-    read_rows = sql_module._file_state_rows
+    read_rows = file_states_module._file_state_rows
 
     def counting(conn: sa.Connection) -> Any:
         full_reads.append(1)
         return read_rows(conn)
 
-    monkeypatch.setattr(sql_module, "_file_state_rows", counting)
+    monkeypatch.setattr(file_states_module, "_file_state_rows", counting)
 
     def reads_of_files() -> int:
         return len(full_reads)
@@ -741,26 +852,26 @@ def test_file_states_stay_right_across_processes_and_reads_are_cached(
             other.close()
 
     try:
-        there.apply(ScanChanges(files=(make_file("x.md"),)))
+        apply(there, ScanChanges(files=(make_file("x.md"),)))
         assert set(here.file_states()) == {"x.md"}
         assert set(here.file_states()) == {"x.md"}
         assert reads_of_files() == 1  # the second read came from the cache
 
         # Another process writes files: the cache is stale and read again.
-        there.apply(ScanChanges(files=(make_file("y.md"),), removed_paths=("x.md",)))
+        apply(there, ScanChanges(files=(make_file("y.md"),), removed_paths=("x.md",)))
         assert dict(here.file_states()) == fresh() and set(fresh()) == {"y.md"}
         assert reads_of_files() == 2
 
         # This process writes: its cache moves forward without a read.
         grown = make_file("y.md", size=99)
         put(here, make_item("z", source_path="z.md"))
-        here.apply(ScanChanges(files=(grown,), removed_paths=("z.md",)))
+        apply(here, ScanChanges(files=(grown,), removed_paths=("z.md",)))
         assert dict(here.file_states()) == fresh()
         assert here.file_states()["y.md"] == FileState(99, grown.mtime_ns, None, None)
         assert reads_of_files() == 2
 
         # Items alone leave the file states (and so the cache) as they are.
-        there.apply(ScanChanges(items=(make_item("w", source_path="y.md"),)))
+        apply(there, ScanChanges(items=(make_item("w", source_path="y.md"),)))
         assert dict(here.file_states()) == fresh()
         assert reads_of_files() == 2
     finally:

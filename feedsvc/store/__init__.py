@@ -1,92 +1,39 @@
-"""The store: what feedsvc keeps between scans, behind one narrow interface.
+"""The store's interfaces: what feedsvc keeps between scans; owns no SQL (that is ``sql.py``).
 
 Owns persistence only. It does not parse, normalise or render; it does not
 know where content comes from. SQL never leaves this package. Open a store
 with ``open_store(url)``; SQLite and PostgreSQL differ only inside ``backend.py``.
+
+Two readers, two interfaces: the web layer reads through ``ReadStore`` (feeds,
+items, the last scan, status), the scanner and the watcher work through
+``ScanStore`` (file fingerprints, the scan's one transaction, the clock's
+releases, every status write). ``Store`` is both, plus the store's lifecycle.
+Submodules never import this module: it imports them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from feedsvc.types import (
     FeedInfo,
     FeedKey,
+    FileEventsState,
     FileState,
     Item,
     ItemCounts,
-    ScanReport,
+    ScanChanges,
+    ScanFailure,
+    ScanState,
     ScheduledItem,
     StoredFile,
 )
 
 if TYPE_CHECKING:
     from feedsvc.store.hub import HubStore
-
-
-@dataclass(frozen=True, slots=True)
-class ScanChanges:
-    """Everything one scan asks the store to change, applied atomically.
-
-    ``files``: fingerprint rows to insert or replace (new, changed, touched or
-    newly failing files). ``items``: items to insert or replace, keyed by id.
-    ``removed_paths``: files that are gone; their file rows and every item whose
-    ``source_path`` is one of them leave. ``removed_items``: further item ids to
-    delete (a file whose front-matter id changed).
-    """
-
-    files: tuple[StoredFile, ...] = ()
-    items: tuple[Item, ...] = ()
-    removed_paths: tuple[str, ...] = ()
-    removed_items: tuple[str, ...] = ()
-    settings_digest: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.files
-            or self.items
-            or self.removed_paths
-            or self.removed_items
-            or self.settings_digest is not None
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ScanState:
-    """The last finished scan as every process sees it (for /api/status)."""
-
-    report: ScanReport
-    finished_at: datetime
-    scans_total: int = 0  # every scan this store has recorded, for /metrics
-
-
-@dataclass(frozen=True, slots=True)
-class ScanFailure:
-    """The last scan that failed as a whole (content folder gone, store refused).
-
-    ``reason`` is safe to show anyone: no absolute path, URL or password.
-    Cleared by the next scan that finishes (``record_scan``).
-    """
-
-    reason: str
-    failed_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FileEventsState:
-    """Whether the watcher sees file-system events, for every process's /api/status.
-
-    ``reason`` (when not ``available``) is safe to show anyone: no absolute path.
-    """
-
-    available: bool
-    reason: str | None
-    since: datetime
 
 
 class ScanWriter(Protocol):
@@ -96,7 +43,7 @@ class ScanWriter(Protocol):
     end, so it hands them over in chunks (``stage``). The transaction opens
     with the first chunk that writes anything and commits only in ``commit``:
     readers keep seeing the previous scan until then, and a kill at any
-    moment (or an exception leaving the ``Store.scan_writer`` block) rolls
+    moment (or an exception leaving the ``ScanStore.scan_writer`` block) rolls
     every staged chunk back. Nothing staged and nothing to commit means
     nothing written, not even a lock taken.
     """
@@ -106,20 +53,96 @@ class ScanWriter(Protocol):
         ...
 
     def commit(self, changes: ScanChanges) -> int:
-        """Apply the rest of the scan (deletions, last rows), commit; return the generation."""
+        """Apply the rest of the scan (deletions, last rows), commit; return the generation.
+
+        The whole scan lands or none of it: after a crash or kill the store
+        holds either all of a scan's changes or none. An empty ``ScanChanges``
+        with nothing staged writes nothing at all. The generation moves only
+        when an item row (or the set of items) changes, so feeds and their
+        ETags move only with content.
+        """
         ...
 
 
-class Store(Protocol):
-    """Contract of every store.
+class ReadStore(Protocol):
+    """What the web layer reads: feeds, items, and the status every process shares.
 
-    - ``apply`` runs in ONE transaction: after a crash or kill the store holds
-      either all of a scan's changes or none. An empty ``ScanChanges`` writes
-      nothing at all. The generation moves only when an item row (or the set
-      of items) changes, so feeds and their ETags move only with content.
-    - Reads never see a half-applied scan.
-    - ``scan_lock`` excludes other scans across threads, processes and (for
-      PostgreSQL) hosts; a killed holder never leaves a stale lock.
+    Contract: every method is a read and never writes. Reads never see a
+    half-applied scan: a scan's changes appear all at once when it commits.
+    Methods that fold several queries (``feeds``) read one snapshot, so their
+    numbers agree with each other. Database errors arrive as ``StoreError``
+    with a message safe to show (no URL, no password).
+    """
+
+    def generation(self) -> int:
+        """A number that moves whenever the items change; cheap to call."""
+        ...
+
+    def item(self, item_id: str, *, listed: bool = False) -> Item | None:
+        """One item by id (drafts and scheduled ones too, unless ``listed``), or None."""
+        ...
+
+    def items_for(self, key: FeedKey, limit: int) -> tuple[Item, ...]:
+        """Non-draft items of one feed (any facet), newest published first, then by id."""
+        ...
+
+    def feeds(self) -> tuple[FeedInfo, ...]:
+        """Every grid cell with at least one non-draft item, sorted by key.
+
+        Includes ``all/all``, ``all/{slug}``, ``{lang}/all`` and
+        ``{lang}/{slug}``; ``category_name`` is the display name for slugs.
+        """
+        ...
+
+    def term_feeds(self, facet: str) -> tuple[FeedInfo, ...]:
+        """Every tag (``facet="tag"``) or author feed with a non-draft item.
+
+        ``all/{slug}`` and ``{lang}/{slug}``, sorted by slug, ``all`` first;
+        ``category_name`` is the most common display name of the slug.
+        """
+        ...
+
+    def known_feed(self, key: FeedKey) -> FeedInfo | None:
+        """A feed that ever had a non-draft item (any facet), with the display
+        name it first had and ``item_count`` 0; None for a feed that never existed. Feeds are
+        remembered by every write of their items and never forgotten."""
+        ...
+
+    def known_feeds(self) -> tuple[FeedKey, ...]:
+        """Every feed that ever had a non-draft item (see ``known_feed``), sorted."""
+        ...
+
+    def scheduled(self) -> tuple[ScheduledItem, ...]:
+        """The items the clock still lists (or unlists), soonest first."""
+        ...
+
+    def last_scan(self) -> ScanState | None:
+        """The last finished scan, as recorded by ``ScanStore.record_scan``."""
+        ...
+
+    def last_failure(self) -> ScanFailure | None:
+        """The failure recorded since the last finished scan, if any."""
+        ...
+
+    def file_events(self) -> FileEventsState | None:
+        """What the watcher last recorded about file events, if it ever did."""
+        ...
+
+    def health(self, role: str) -> str | None:
+        """The latest health report of one role, as recorded."""
+        ...
+
+
+class ScanStore(Protocol):
+    """What the scanner and the watcher need: file fingerprints, the scan's writes, the clock.
+
+    Contract: every change of items goes through ``scan_writer`` (or the
+    clock's ``release``) and lands in ONE transaction; the generation moves
+    only when items enter, leave or change, never for file rows or settings
+    alone. ``scan_lock`` excludes other scans across threads, processes and
+    (for PostgreSQL) hosts; a killed holder never leaves a stale lock.
+    The ``record_*`` methods each overwrite one row that every process reads
+    back through ``ReadStore``.
     """
 
     def files(self, paths: Collection[str] | None = None) -> Mapping[str, StoredFile]:
@@ -142,19 +165,17 @@ class Store(Protocol):
         """Digest of the site settings the stored items were normalised with."""
         ...
 
-    def apply(self, changes: ScanChanges, now: datetime | None = None) -> int:
-        """Apply a scan's changes atomically; return the (possibly new) generation.
-
-        ``now``: the moment items are listed or kept out at (scheduled, expired:
-        ``feedsvc.dates.is_listed``); None lists every item that is not a draft.
-        """
-        ...
-
     def scan_writer(self, now: datetime | None = None) -> AbstractContextManager[ScanWriter]:
         """A writer for one scan's chunks; leaving the block without ``commit`` rolls back.
 
-        ``now`` as in ``apply``; the commit also releases what fell due by then.
+        ``now``: the moment items are listed or kept out at (scheduled, expired:
+        ``feedsvc.dates.is_listed``); None lists every item that is not a draft.
+        The commit also releases what fell due by then.
         """
+        ...
+
+    def scan_lock(self, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the global scan lock; yields False if ``wait`` is False and it is taken."""
         ...
 
     def release(self, now: datetime) -> int:
@@ -169,85 +190,29 @@ class Store(Protocol):
         """The first moment after ``now`` when an item enters or leaves the feeds."""
         ...
 
-    def scheduled(self) -> tuple[ScheduledItem, ...]:
-        """The items the clock still lists (or unlists), soonest first."""
-        ...
-
     def item_counts(self, now: datetime) -> ItemCounts:
         """Items by what a reader sees of them at ``now``: listed, drafts, scheduled, expired."""
-        ...
-
-    def generation(self) -> int:
-        """A number that moves whenever the items change; cheap to call."""
-        ...
-
-    def item(self, item_id: str, *, listed: bool = False) -> Item | None:
-        """One item by id (drafts and scheduled ones too, unless ``listed``), or None."""
-        ...
-
-    def feeds(self) -> tuple[FeedInfo, ...]:
-        """Every grid cell with at least one non-draft item, sorted by key.
-
-        Includes ``all/all``, ``all/{slug}``, ``{lang}/all`` and
-        ``{lang}/{slug}``; ``category_name`` is the display name for slugs.
-        """
-        ...
-
-    def items_for(self, key: FeedKey, limit: int) -> tuple[Item, ...]:
-        """Non-draft items of one feed (any facet), newest published first, then by id."""
-        ...
-
-    def term_feeds(self, facet: str) -> tuple[FeedInfo, ...]:
-        """Every tag (``facet="tag"``) or author feed with a non-draft item.
-
-        ``all/{slug}`` and ``{lang}/{slug}``, sorted by slug, ``all`` first;
-        ``category_name`` is the most common display name of the slug.
-        """
-        ...
-
-    def known_feed(self, key: FeedKey) -> FeedInfo | None:
-        """A feed that ever had a non-draft item (any facet), with the display
-        name it first had and ``item_count`` 0; None for a feed that never existed. Feeds are
-        remembered by every write of their items and never forgotten."""
-        ...
-
-    def known_feeds(self) -> tuple[FeedKey, ...]:
-        """Every feed that ever had a non-draft item (see ``known_feed``), sorted."""
         ...
 
     def record_scan(self, state: ScanState) -> None:
         """Remember the last finished scan (one row, overwritten); clears the failure."""
         ...
 
-    def last_scan(self) -> ScanState | None: ...
-
     def record_failure(self, failure: ScanFailure) -> None:
         """Remember that a scan failed as a whole, until the next one finishes."""
-        ...
-
-    def last_failure(self) -> ScanFailure | None:
-        """The failure recorded since the last finished scan, if any."""
         ...
 
     def record_file_events(self, state: FileEventsState) -> None:
         """Remember whether the watcher's file events work (one row, overwritten)."""
         ...
 
-    def file_events(self) -> FileEventsState | None:
-        """What the watcher last recorded about file events, if it ever did."""
-        ...
-
     def record_health(self, role: str, text: str) -> None:
         """Keep the latest health report of one role (``feedsvc.health``)."""
         ...
 
-    def health(self, role: str) -> str | None:
-        """The latest health report of one role, as recorded."""
-        ...
 
-    def scan_lock(self, wait: bool = True) -> AbstractContextManager[bool]:
-        """Hold the global scan lock; yields False if ``wait`` is False and it is taken."""
-        ...
+class Store(ReadStore, ScanStore, Protocol):
+    """Both sides of the store, plus its lifecycle: what ``open_store`` returns."""
 
     def hub(self) -> HubStore:
         """The WebSub hub's subscriptions, queue and counters (``store/hub.py``)."""
@@ -266,7 +231,7 @@ class Store(Protocol):
 
 def open_store(url: str) -> Store:
     """Open (and create or migrate) the store at ``url``."""
-    # Imported here: sql.py imports this module (ScanChanges, ScanState).
+    # Imported here so that importing the interfaces does not load SQLAlchemy.
     from feedsvc.store.sql import SqlStore
 
     return SqlStore(url)
@@ -274,9 +239,11 @@ def open_store(url: str) -> Store:
 
 __all__ = [
     "FileEventsState",
+    "ReadStore",
     "ScanChanges",
     "ScanFailure",
     "ScanState",
+    "ScanStore",
     "ScanWriter",
     "Store",
     "open_store",

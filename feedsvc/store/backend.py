@@ -1,9 +1,9 @@
-"""What differs between SQLite and PostgreSQL, and nothing else; the store queries live in sql.py.
+"""What differs between SQLite and PostgreSQL, and nothing else; owns no store queries.
 
 A ``Backend`` says how a URL becomes an engine (driver, pragmas, how a
 transaction starts), which dialect's ``INSERT ... ON CONFLICT`` upserts, how
 the hot-path read skips transaction round trips, and which scan lock is taken
-(``lock.py``). ``sql.py`` uses only this interface, never a dialect name.
+(``lock.py``). The other store modules use only this interface, never a dialect name.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Backend:
     # its write transactions (BEGIN IMMEDIATE) are serialised already.
     transaction_lock: Callable[[sa.Connection, str], None] = lambda _conn, _name: None
     extra_engines: tuple[sa.Engine, ...] = field(default=())
-    # The store's file, when it is one (SQLite): its identity is checked (sql.py).
+    # The store's file, when it is one (SQLite): its identity is checked (engine.py).
     path: Path | None = None
 
     def upsert(self, table: sa.Table, keys: Sequence[str]) -> sa.Executable:

@@ -1,8 +1,8 @@
 """The WebSub hub's state: subscriptions, the job queue, topic versions, counters.
 
-Owns the SQL of the built-in hub (``websub/``) and nothing of HTTP. Its tables
-have their own ``MetaData``, created when the hub store is first opened, so
-the hub never changes the item store's schema version.
+Owns the hub's transactions and decisions (``websub/`` owns HTTP). The tables
+are ``hub_schema.py``'s, the queue's values and SQL steps ``hub_jobs.py``'s;
+the connections are the item store's (``engine.py``).
 
 The queue holds three kinds of job, at most ONE pending per (kind, topic,
 callback): a newer request or change updates the pending job instead of
@@ -26,94 +26,22 @@ UPDATE of a topic's ETag succeeds in one process only.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from feedsvc.store.schema import dump_dt, load_dt, sort_key
+from feedsvc.store import hub_jobs, hub_schema
+from feedsvc.store.codec import dump_dt, load_dt, sort_key
+from feedsvc.store.engine import Connections
+from feedsvc.store.hub_jobs import DELIVER, PUBLISH, VERIFY, Intent, Job, host_of
+from feedsvc.store.hub_schema import counters, jobs, subscriptions, topics
 
-if TYPE_CHECKING:
-    from feedsvc.store.sql import SqlStore
-
-VERIFY = "verify"
-DELIVER = "deliver"
-PUBLISH = "publish"
 # Latency buckets of deliveries (seconds from the change being noticed).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
-metadata = sa.MetaData()
-
-subscriptions = sa.Table(
-    "websub_subscriptions",
-    metadata,
-    sa.Column("topic", sa.Text, primary_key=True),
-    sa.Column("callback", sa.Text, primary_key=True),
-    sa.Column("callback_host", sa.Text, nullable=False, index=True),
-    sa.Column("secret", sa.Text, nullable=True),
-    sa.Column("lease_seconds", sa.Integer, nullable=False),
-    sa.Column("expires_key", sa.Text, nullable=False, index=True),  # sort_key(UTC)
-    sa.Column("expires_at", sa.Text, nullable=False),
-    sa.Column("created_at", sa.Text, nullable=False),
-)
-
-jobs = sa.Table(
-    "websub_jobs",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("topic", sa.Text, nullable=False),
-    sa.Column("callback", sa.Text, nullable=False),
-    sa.Column("callback_host", sa.Text, nullable=False, index=True),
-    sa.Column("mode", sa.String(16), nullable=True),
-    sa.Column("secret", sa.Text, nullable=True),
-    sa.Column("lease_seconds", sa.Integer, nullable=True),
-    sa.Column("generation", sa.BigInteger, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("due_key", sa.Text, nullable=False),
-    sa.Column("claim", sa.Text, nullable=True),
-    sa.Column("claimed_until_key", sa.Text, nullable=True),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.UniqueConstraint("kind", "topic", "callback", name="uq_websub_jobs_pending"),
-    sa.Index("ix_websub_jobs_due", "due_key"),
-)
-
-# The ETag of each topic as last notified: what "its bytes changed" compares with.
-# ``generation``: the store generation read before that ETag was rendered (so the
-# bytes are at least that new); an older reading never overwrites a newer one.
-topics = sa.Table(
-    "websub_topics",
-    metadata,
-    sa.Column("topic", sa.Text, primary_key=True),
-    sa.Column("etag", sa.Text, nullable=False),
-    sa.Column("generation", sa.BigInteger, nullable=False),
-)
-
-counters = sa.Table(
-    "websub_counters",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Float, nullable=False),
-)
-
 _SUBSCRIBE_LOCK = "feedsvc.websub.requests"
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    """A subscribe or unsubscribe request (WebSub §5.1), accepted and awaiting verification."""
-
-    mode: str
-    topic: str
-    callback: str
-    callback_host: str
-    lease_seconds: int | None
-    secret: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,23 +51,6 @@ class Subscription:
     secret: str | None
     lease_seconds: int
     expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One claimed job. ``claim`` identifies this process's claim in every later write."""
-
-    id: int
-    kind: str
-    topic: str
-    callback: str
-    mode: str | None
-    secret: str | None
-    lease_seconds: int | None
-    generation: int
-    attempts: int
-    created_at: datetime
-    claim: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,25 +64,14 @@ class HubStats:
 
 
 class HubStore:
-    """The hub's tables on the item store's engine (SQLite or PostgreSQL)."""
+    """The hub's tables on the item store's connections (SQLite or PostgreSQL)."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self._store = store
-        self._backend = store._backend
-        with (
-            store._errors("create the WebSub tables"),
-            store._connect(self._backend.write_options) as conn,
-            conn.begin(),
-        ):
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+        self._backend = db.backend
+        with self._db.write("create the WebSub tables") as conn:
             self._backend.setup_lock(conn)
-            metadata.create_all(conn)
-
-    # -- plumbing --
-
-    @contextmanager
-    def _write(self, doing: str) -> Iterator[sa.Connection]:
-        with self._store._write(doing) as conn:
-            yield conn
+            hub_schema.metadata.create_all(conn)
 
     # -- requests (web workers) --
 
@@ -182,28 +82,15 @@ class HubStore:
         A newer request for the same (topic, callback) replaces a pending one.
         Unsubscribing and renewing are never refused by the cap.
         """
-        with self._write("queue a WebSub request") as conn:
+        with self._db.write("queue a WebSub request") as conn:
             self._backend.transaction_lock(conn, _SUBSCRIBE_LOCK)
-            if intent.mode == "subscribe" and not _known_pair(conn, intent.topic, intent.callback):
-                held = _host_count(conn, intent.callback_host)
-                if held >= per_host:
-                    return False
-            row = {
-                "kind": VERIFY,
-                "topic": intent.topic,
-                "callback": intent.callback,
-                "callback_host": intent.callback_host,
-                "mode": intent.mode,
-                "secret": intent.secret,
-                "lease_seconds": intent.lease_seconds,
-                "generation": 0,
-                "attempts": 0,
-                "due_key": sort_key(now),
-                "claim": None,
-                "claimed_until_key": None,
-                "created_at": dump_dt(now),
-                "last_error": None,
-            }
+            # Only a new subscription counts against the cap, not a renewal.
+            capped = intent.mode == "subscribe" and not hub_jobs.known_pair(
+                conn, intent.topic, intent.callback
+            )
+            if capped and hub_jobs.host_count(conn, intent.callback_host) >= per_host:
+                return False
+            row = hub_jobs.verify_row(intent, now)
             ins = self._backend.insert(jobs)
             keep = ("kind", "topic", "callback", "callback_host", "created_at")
             conn.execute(
@@ -220,7 +107,7 @@ class HubStore:
     def next_due(self) -> str | None:
         """The earliest ``due_key`` of any job (claimed or not): a cheap read, no lock."""
         q = sa.select(sa.func.min(jobs.c.due_key))
-        value = self._store._single("read the WebSub queue", lambda c: c.execute(q).scalar())
+        value = self._db.single("read the WebSub queue", lambda c: c.execute(q).scalar())
         return None if value is None else str(value)
 
     def claim(self, now: datetime, limit: int, hold_seconds: float) -> list[Job]:
@@ -238,7 +125,7 @@ class HubStore:
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite ignores it
         )
         until = sort_key(now + timedelta(seconds=hold_seconds))
-        with self._write("claim WebSub jobs") as conn:
+        with self._db.write("claim WebSub jobs") as conn:
             rows = conn.execute(q).all()
             if not rows:
                 return []
@@ -247,28 +134,13 @@ class HubStore:
                 .where(jobs.c.id.in_([r.id for r in rows]))
                 .values(claim=token, claimed_until_key=until)
             )
-        return [
-            Job(
-                id=r.id,
-                kind=r.kind,
-                topic=r.topic,
-                callback=r.callback,
-                mode=r.mode,
-                secret=r.secret,
-                lease_seconds=r.lease_seconds,
-                generation=int(r.generation),
-                attempts=int(r.attempts),
-                created_at=load_dt(r.created_at),
-                claim=token,
-            )
-            for r in rows
-        ]
+        return [hub_jobs.load_job(r, token) for r in rows]
 
     def done(self, job: Job, now: datetime) -> bool:
         """The job succeeded: remove it, unless a newer change or request arrived while it
         ran (then it is due again now, its attempts reset). True when it was removed."""
         mine = sa.and_(jobs.c.id == job.id, jobs.c.claim == job.claim)
-        with self._write("finish a WebSub job") as conn:
+        with self._db.write("finish a WebSub job") as conn:
             removed = conn.execute(
                 sa.delete(jobs).where(
                     mine,
@@ -294,7 +166,7 @@ class HubStore:
 
     def retry(self, job: Job, due: datetime, error: str) -> None:
         """The job failed and will be tried again at ``due``."""
-        with self._write("reschedule a WebSub job") as conn:
+        with self._db.write("reschedule a WebSub job") as conn:
             conn.execute(
                 sa.update(jobs)
                 .where(jobs.c.id == job.id, jobs.c.claim == job.claim)
@@ -309,7 +181,7 @@ class HubStore:
 
     def drop(self, job: Job) -> None:
         """Forget the job (given up, or nothing left to do)."""
-        with self._write("drop a WebSub job") as conn:
+        with self._db.write("drop a WebSub job") as conn:
             conn.execute(sa.delete(jobs).where(jobs.c.id == job.id, jobs.c.claim == job.claim))
 
     def activate(
@@ -324,14 +196,14 @@ class HubStore:
         row = {
             "topic": job.topic,
             "callback": job.callback,
-            "callback_host": host_of(job.callback),
+            "callback_host": hub_jobs.host_of(job.callback),
             "secret": job.secret,
             "lease_seconds": lease_seconds,
             "expires_key": sort_key(expires),
             "expires_at": dump_dt(expires),
             "created_at": dump_dt(now),
         }
-        with self._write("store a WebSub subscription") as conn:
+        with self._db.write("store a WebSub subscription") as conn:
             others = conn.execute(
                 sa.select(sa.func.count()).where(
                     subscriptions.c.topic == job.topic,
@@ -352,14 +224,14 @@ class HubStore:
 
     def unsubscribe(self, topic: str, callback: str) -> bool:
         """End a subscription and its pending deliveries; True if there was one."""
-        with self._write("remove a WebSub subscription") as conn:
-            return _remove(conn, topic, callback) > 0
+        with self._db.write("remove a WebSub subscription") as conn:
+            return hub_jobs.remove(conn, topic, callback) > 0
 
     def subscription(self, topic: str, callback: str) -> Subscription | None:
         q = sa.select(subscriptions).where(
             subscriptions.c.topic == topic, subscriptions.c.callback == callback
         )
-        row = self._store._single("read a WebSub subscription", lambda c: c.execute(q).first())
+        row = self._db.single("read a WebSub subscription", lambda c: c.execute(q).first())
         if row is None:
             return None
         return Subscription(
@@ -377,7 +249,7 @@ class HubStore:
             .distinct()
             .order_by(subscriptions.c.topic)
         )
-        found = self._store._single("read WebSub topics", lambda c: c.execute(q).scalars().all())
+        found = self._db.single("read WebSub topics", lambda c: c.execute(q).scalars().all())
         return tuple(found)
 
     def note_topics(
@@ -396,8 +268,7 @@ class HubStore:
         conditional UPDATE moves the row in one of them only, which notifies.
         """
         changed: list[str] = []
-        key, stamp = sort_key(now), dump_dt(now)
-        with self._write("note WebSub topic versions") as conn:
+        with self._db.write("note WebSub topic versions") as conn:
             for topic, etag in sorted(etags.items()):
                 # A process that read the store before the last change (a slow
                 # step) must not move the ETag back: readings only go forward.
@@ -419,29 +290,23 @@ class HubStore:
                     )
                     continue
                 changed.append(topic)
-                _queue_deliveries(
-                    conn,
-                    self._backend,
-                    topic,
-                    generation=generation,
-                    key=key,
-                    now_text=stamp,
-                )
+                change = hub_jobs.Change(topic, generation, now)
+                hub_jobs.queue_deliveries(conn, self._backend, change)
                 for hub in hubs:
-                    _queue_publish(conn, self._backend, topic, hub, generation=generation, now=now)
+                    hub_jobs.queue_publish(conn, self._backend, change, hub)
         return tuple(changed)
 
     def expire(self, now: datetime) -> int:
         """Remove subscriptions whose lease ended, with their pending deliveries."""
         key = sort_key(now)
-        with self._write("expire WebSub subscriptions") as conn:
+        with self._db.write("expire WebSub subscriptions") as conn:
             ended = conn.execute(
                 sa.select(subscriptions.c.topic, subscriptions.c.callback).where(
                     subscriptions.c.expires_key <= key
                 )
             ).all()
             for topic, callback in ended:
-                _remove(conn, topic, callback)
+                hub_jobs.remove(conn, topic, callback)
         if ended:
             self.count({"subscriptions_expired": len(ended)})
         return len(ended)
@@ -456,7 +321,7 @@ class HubStore:
         stmt = ins.on_conflict_do_update(
             index_elements=["name"], set_={"value": counters.c.value + ins.excluded.value}
         )
-        with self._write("count WebSub events") as conn:
+        with self._db.write("count WebSub events") as conn:
             conn.execute(stmt, [{"name": k, "value": v} for k, v in sorted(amounts.items())])
 
     def stats(self, now: datetime) -> HubStats:
@@ -472,10 +337,7 @@ class HubStore:
             (in_flight, "in_flight"), (jobs.c.attempts > 0, "retrying"), else_="due"
         ).label("state")
         by_job = sa.select(jobs.c.kind, state, sa.func.count()).group_by(jobs.c.kind, state)
-        with (
-            self._store._errors("read WebSub figures"),
-            self._store._connect(self._backend.snapshot_options) as conn,
-        ):
+        with self._db.snapshot("read WebSub figures") as conn:
             topics_n = {str(t): int(n) for t, n in conn.execute(by_topic)}
             job_n = {(str(k), str(s)): int(n) for k, s, n in conn.execute(by_job)}
             counted = {str(n): float(v) for n, v in conn.execute(sa.select(counters))}
@@ -493,99 +355,16 @@ def latency_counts(seconds: float) -> dict[str, float]:
     return {**found, "latency_count": 1.0, "latency_sum": seconds}
 
 
-# --- queries -------------------------------------------------------------------------------
-
-
-def host_of(url: str) -> str:
-    """The host a callback URL names, as the per-host cap counts it."""
-    return (urlsplit(url).hostname or "").lower()
-
-
-def _known_pair(conn: sa.Connection, topic: str, callback: str) -> bool:
-    q = sa.select(sa.literal(1)).where(
-        subscriptions.c.topic == topic, subscriptions.c.callback == callback
-    )
-    return conn.execute(q).first() is not None
-
-
-def _host_count(conn: sa.Connection, host: str) -> int:
-    subs = sa.select(sa.func.count()).where(subscriptions.c.callback_host == host)
-    pending = sa.select(sa.func.count()).where(
-        jobs.c.callback_host == host, jobs.c.kind == VERIFY, jobs.c.mode == "subscribe"
-    )
-    return int(conn.execute(subs).scalar_one()) + int(conn.execute(pending).scalar_one())
-
-
-def _remove(conn: sa.Connection, topic: str, callback: str) -> int:
-    conn.execute(
-        sa.delete(jobs).where(
-            jobs.c.kind == DELIVER, jobs.c.topic == topic, jobs.c.callback == callback
-        )
-    )
-    return int(
-        conn.execute(
-            sa.delete(subscriptions).where(
-                subscriptions.c.topic == topic, subscriptions.c.callback == callback
-            )
-        ).rowcount
-    )
-
-
-def _queue_deliveries(
-    conn: sa.Connection, backend: Any, topic: str, *, generation: int, key: str, now_text: str
-) -> None:
-    """One pending delivery per live subscriber of ``topic`` (an existing one is updated:
-    it keeps its schedule, so a failing subscriber's backoff holds)."""
-    s = subscriptions
-    source = sa.select(
-        sa.literal(DELIVER),
-        s.c.topic,
-        s.c.callback,
-        s.c.callback_host,
-        sa.literal(generation, sa.BigInteger),
-        sa.literal(0),
-        sa.literal(key),
-        sa.literal(now_text),
-    ).where(s.c.topic == topic, s.c.expires_key > key)
-    ins = backend.insert(jobs).from_select(
-        [
-            "kind",
-            "topic",
-            "callback",
-            "callback_host",
-            "generation",
-            "attempts",
-            "due_key",
-            "created_at",
-        ],
-        source,
-    )
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=["kind", "topic", "callback"],
-            set_={"generation": ins.excluded.generation},
-        )
-    )
-
-
-def _queue_publish(
-    conn: sa.Connection, backend: Any, topic: str, hub: str, *, generation: int, now: datetime
-) -> None:
-    """One pending ping of an external hub about ``topic``."""
-    ins = backend.insert(jobs)
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=["kind", "topic", "callback"],
-            set_={"generation": ins.excluded.generation},
-        ),
-        {
-            "kind": PUBLISH,
-            "topic": topic,
-            "callback": hub,
-            "callback_host": host_of(hub),
-            "generation": generation,
-            "attempts": 0,
-            "due_key": sort_key(now),
-            "created_at": dump_dt(now),
-        },
-    )
+__all__ = [
+    "DELIVER",
+    "LATENCY_BUCKETS",
+    "PUBLISH",
+    "VERIFY",
+    "HubStats",
+    "HubStore",
+    "Intent",
+    "Job",
+    "Subscription",
+    "host_of",
+    "latency_counts",
+]

@@ -15,22 +15,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedsvc.dates import is_listed, is_timed
+from feedsvc.store import codec
 from feedsvc.store import schema as s
 from feedsvc.store.backend import Backend
 from feedsvc.types import Item, ItemCounts, ScheduledItem
-
-_CHUNK = 500
 
 
 def write_schedule(conn: sa.Connection, items: Sequence[Item], now: datetime | None) -> None:
     """Replace the schedule rows of ``items`` (just written) as seen at ``now``."""
     sc = s.schedule
-    ids = [item.id for item in items]
-    for start in range(0, len(ids), _CHUNK):
-        conn.execute(sa.delete(sc).where(sc.c.item_id.in_(ids[start : start + _CHUNK])))
+    for chunk in s.chunks([item.id for item in items]):
+        conn.execute(sa.delete(sc).where(sc.c.item_id.in_(chunk)))
     if now is None:
         return
-    rows = [s.schedule_row(item) for item in items if is_timed(item, now)]
+    rows = [codec.schedule_row(item) for item in items if is_timed(item, now)]
     if rows:
         conn.execute(sa.insert(sc), rows)
 
@@ -42,7 +40,7 @@ def listed_now(item: Item, now: datetime | None) -> bool | None:
 
 def due(conn: sa.Connection, now: datetime) -> tuple[list[str], list[str]]:
     """(ids to put in the feeds, ids to take out) at ``now``: a read, no writes."""
-    key = s.sort_key(now)
+    key = codec.sort_key(now)
     sc, i = s.schedule, s.items
     q = sa.select(sc.c.item_id, sc.c.shows_key, sc.c.hides_key, i.c.draft).join(
         i, i.c.id == sc.c.item_id
@@ -67,7 +65,7 @@ def release(conn: sa.Connection, backend: Backend, now: datetime) -> int:
     shown, hidden = due(conn, now)
     if not shown and not hidden:
         return 0
-    key = s.sort_key(now)
+    key = codec.sort_key(now)
     sc = s.schedule
     _set_out(conn, shown, out=False)
     _set_out(conn, hidden, out=True)
@@ -80,7 +78,7 @@ def release(conn: sa.Connection, backend: Backend, now: datetime) -> int:
 
 def next_change(conn: sa.Connection, now: datetime) -> datetime | None:
     """The first moment after ``now`` at which an item enters or leaves the feeds."""
-    key = s.sort_key(now)
+    key = codec.sort_key(now)
     sc = s.schedule
     shows = conn.execute(
         sa.select(sc.c.shows_at).where(sc.c.shows_key > key).order_by(sc.c.shows_key).limit(1)
@@ -91,7 +89,7 @@ def next_change(conn: sa.Connection, now: datetime) -> datetime | None:
         .order_by(sc.c.hides_key)
         .limit(1)
     ).scalar_one_or_none()
-    moments = [s.load_dt(text) for text in (shows, hides) if text is not None]
+    moments = [codec.load_dt(text) for text in (shows, hides) if text is not None]
     return min(moments) if moments else None
 
 
@@ -103,13 +101,13 @@ def scheduled(conn: sa.Connection) -> tuple[ScheduledItem, ...]:
         .join(i, i.c.id == sc.c.item_id)
         .order_by(sc.c.shows_key, sc.c.item_id)
     )
-    return tuple(s.load_scheduled(*row) for row in conn.execute(q))
+    return tuple(codec.load_scheduled(*row) for row in conn.execute(q))
 
 
 def flag_counts(conn: sa.Connection) -> tuple[int, int, int]:
     """(items listed, items kept out, kept-out items with a schedule row).
 
-    They change only with the generation: ``SqlStore`` keeps them per generation.
+    They change only with the generation: ``sql.SqlStore.item_counts`` keeps them per generation.
     """
     sc, i = s.schedule, s.items
     flags = conn.execute(sa.select(i.c.draft, sa.func.count()).group_by(i.c.draft))
@@ -122,7 +120,7 @@ def flag_counts(conn: sa.Connection) -> tuple[int, int, int]:
 
 def counts(conn: sa.Connection, now: datetime, flags: tuple[int, int, int]) -> ItemCounts:
     """Items by what a reader sees of them at ``now``, from ``flag_counts`` and the schedule."""
-    key = s.sort_key(now)
+    key = codec.sort_key(now)
     sc = s.schedule
     waiting = conn.execute(
         sa.select(sa.func.count()).select_from(sc).where(sc.c.shows_key > key)
@@ -149,8 +147,7 @@ def _set_out(conn: sa.Connection, item_ids: list[str], *, out: bool) -> None:
         (s.item_categories, s.item_categories.c.item_id),
         (s.item_terms, s.item_terms.c.item_id),
     ]
-    for start in range(0, len(item_ids), _CHUNK):
-        chunk = item_ids[start : start + _CHUNK]
+    for chunk in s.chunks(item_ids):
         for table, column in tables:
             conn.execute(sa.update(table).where(column.in_(chunk)).values(draft=out))
 
@@ -158,10 +155,9 @@ def _set_out(conn: sa.Connection, item_ids: list[str], *, out: bool) -> None:
 def _note_known_feeds(conn: sa.Connection, backend: Backend, item_ids: list[str]) -> None:
     """A released item puts its feeds on the map, as if it had just been written."""
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for start in range(0, len(item_ids), _CHUNK):
-        chunk = item_ids[start : start + _CHUNK]
+    for chunk in s.chunks(item_ids):
         for (data,) in conn.execute(sa.select(s.items.c.data).where(s.items.c.id.in_(chunk))):
-            for row in s.known_feed_rows(s.load_item(data)):
+            for row in codec.known_feed_rows(codec.load_item(data)):
                 rows[row["facet"], row["language"], row["slug"]] = row
     if rows:
         # As when items are written: insert if missing, keep the first name.
