@@ -15,10 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal, NamedTuple
-
-BodyFormat = Literal["html", "markdown", "text"]
-DocumentKind = Literal["frontmatter", "transcript", "plain"]
+from typing import NamedTuple
 
 EMPTY_META: Mapping[str, object] = MappingProxyType({})
 
@@ -51,7 +48,8 @@ class SourceFile(NamedTuple):
 class RawDocument:
     """What a parser made of one file, before any site rule is applied.
 
-    ``meta`` holds front matter exactly as written: every scalar is a ``str``
+    ``meta`` holds front matter exactly as written, and is empty for a file
+    without front matter (a transcript, a plain file): every scalar is a ``str``
     (YAML 1.1 never gets to turn ``no`` into ``False`` or ``0123`` into 83),
     plus lists and mappings of the same; TOML front matter keeps TOML's own
     types (str, int, float, bool, datetime, date, list, dict). Normalisation
@@ -62,14 +60,12 @@ class RawDocument:
     heading or line); front matter never fills them. Dates may be naive
     (local time in ``site.timezone``) or aware.
 
-    ``body_html`` is the body rendered to HTML but NOT sanitised; ``body_format``
-    says what it was written in.
+    ``body_html`` is the body rendered to HTML (from Markdown, HTML or text)
+    but NOT sanitised.
     """
 
     path: str
-    kind: DocumentKind
     body_html: str
-    body_format: BodyFormat
     meta: Mapping[str, object] = field(default_factory=lambda: EMPTY_META)
     title: str | None = None
     category: str | None = None
@@ -271,6 +267,67 @@ class ScanReport:
             "resources": self.resources,
             "skipped": self.skipped,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanChanges:
+    """Everything one scan asks the store to change, applied atomically.
+
+    ``files``: fingerprint rows to insert or replace (new, changed, touched or
+    newly failing files). ``items``: items to insert or replace, keyed by id.
+    ``removed_paths``: files that are gone; their file rows and every item whose
+    ``source_path`` is one of them leave. ``removed_items``: further item ids to
+    delete (a file whose front-matter id changed).
+    """
+
+    files: tuple[StoredFile, ...] = ()
+    items: tuple[Item, ...] = ()
+    removed_paths: tuple[str, ...] = ()
+    removed_items: tuple[str, ...] = ()
+    settings_digest: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.files
+            or self.items
+            or self.removed_paths
+            or self.removed_items
+            or self.settings_digest is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanState:
+    """The last finished scan as every process sees it (for /api/status)."""
+
+    report: ScanReport
+    finished_at: datetime
+    scans_total: int = 0  # every scan the store has recorded, for /metrics
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFailure:
+    """The last scan that failed as a whole (content folder gone, store refused).
+
+    ``reason`` is safe to show anyone: no absolute path, URL or password.
+    Cleared by the next scan that finishes.
+    """
+
+    reason: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileEventsState:
+    """Whether the watcher sees file-system events, for every process's /api/status.
+
+    ``reason`` (when not ``available``) is safe to show anyone: no absolute path.
+    """
+
+    available: bool
+    reason: str | None
+    since: datetime
 
 
 @dataclass(frozen=True, slots=True)

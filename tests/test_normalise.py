@@ -45,9 +45,7 @@ def doc(
 ) -> RawDocument:
     return RawDocument(
         path=path,
-        kind="frontmatter" if meta else "plain",
         body_html=body,
-        body_format="html",
         meta=meta or {},
         **raw,
     )
@@ -71,9 +69,7 @@ def frontmatter_sample() -> RawDocument:
     meta = yaml.load(match.group(1), Loader=yaml.BaseLoader)  # every scalar a str
     return RawDocument(
         path="000_a08af95bc486be6a.txt",
-        kind="frontmatter",
         body_html=match.group(2),
-        body_format="html",
         meta=meta,
     )
 
@@ -85,9 +81,7 @@ def transcript_sample() -> RawDocument:
     paragraphs = [" ".join(p.split("\n\n")).strip() for p in re.split(r"\n{3,}", rest)]
     return RawDocument(
         path="002_ad53fbf95e7bb634.txt",
-        kind="transcript",
         body_html="".join(f"<p>{html.escape(p)}</p>" for p in paragraphs),
-        body_format="text",
         title="N. KOREA RATIFIES TREATY WITH RUSSIA",
         category="News Today",
         summary=paragraphs[0],

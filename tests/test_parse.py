@@ -44,8 +44,7 @@ def transcript(body: str, header: str = "date 2024-11-13 [News Today] A TITLE") 
 
 def test_transcript_sample() -> None:
     doc = parse_document(SAMPLE_TRANSCRIPT.name, SAMPLE_TRANSCRIPT.read_bytes())
-    assert doc.kind == "transcript"
-    assert doc.body_format == "text"
+    assert not doc.meta  # the header, not front matter, gives the fields below
     assert doc.title == "N. KOREA RATIFIES TREATY WITH RUSSIA"
     assert doc.category == "News Today"
     assert doc.published == datetime(2024, 11, 13, 15, 42, 35)
@@ -72,8 +71,9 @@ def test_transcript_sample() -> None:
 
 def test_front_matter_sample() -> None:
     doc = parse_document(SAMPLE_FRONTMATTER.name, SAMPLE_FRONTMATTER.read_bytes())
-    assert doc.kind == "frontmatter"
-    assert doc.body_format == "html"
+    # An HTML body is kept as written (Markdown would be rendered).
+    body_as_written = SAMPLE_FRONTMATTER.read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    assert doc.body_html == body_as_written.strip()
     assert doc.meta["title"] == "북한 전원회의로 북러 조약 후속조치 논의"
     assert doc.meta["categories"] == ["News"]
     assert isinstance(doc.meta["excerpt"], str)
@@ -215,7 +215,6 @@ def test_attribution_as_the_last_paragraph_stays_prose() -> None:
 
 def test_header_may_follow_blank_lines_and_be_indented() -> None:
     doc = parse("\n\n   \n  date 2024-02-29 [Politics]   Leap   day  story \nBody.\n")
-    assert doc.kind == "transcript"
     assert (doc.title, doc.category) == ("Leap day story", "Politics")
     assert doc.published == datetime(2024, 2, 29)
 
@@ -292,7 +291,6 @@ def test_truncated_utf8_at_the_end_is_refused_not_mojibake() -> None:
 
 def test_utf8_bom_before_front_matter() -> None:
     doc = parse_document("x.md", b"\xef\xbb\xbf---\r\ntitle: Hello\r\n---\r\nBody *here*\r\n")
-    assert doc.kind == "frontmatter"
     assert doc.meta == {"title": "Hello"}
     assert doc.body_html == "<p>Body <em>here</em></p>\n"
 
@@ -421,7 +419,7 @@ def test_yaml_depth_and_size_caps() -> None:
     deep = "---\n" + "".join("  " * i + f"k{i}:\n" for i in range(21)) + "  " * 21 + "v\n---\nx"
     assert "nested deeper than 20 levels" in refused(deep)
     ok = "---\n" + "".join("  " * i + f"k{i}:\n" for i in range(19)) + "  " * 19 + "v\n---\nx"
-    assert parse(ok).kind == "frontmatter"
+    assert "k0" in parse(ok).meta
     many = "---\nlist: [" + ",".join(["x"] * 10_001) + "]\n---\nx"
     assert "more than 10,000 YAML values" in refused(many)
     huge = "---\ntext: " + "x" * (256 * 1024) + "\n---\nx"
@@ -445,7 +443,7 @@ def test_complex_yaml_keys_are_refused() -> None:
 
 def test_json_looking_first_line_is_plain_text() -> None:
     doc = parse('{"title": "x"\nnot json at all')
-    assert doc.kind == "plain"
+    assert doc.meta == {}
     assert doc.title == '{"title": "x"'
 
 
@@ -461,11 +459,7 @@ def test_toml_front_matter_keeps_toml_types() -> None:
         "date": datetime(2024, 1, 2, 3, 4, 5),
         "day": date(2024, 5, 6),
     }
-    assert (doc.kind, doc.body_format, doc.body_html) == (
-        "frontmatter",
-        "markdown",
-        "<p><em>Hi</em></p>\n",
-    )
+    assert doc.body_html == "<p><em>Hi</em></p>\n"  # rendered as Markdown
 
 
 def test_bad_toml_is_refused() -> None:
@@ -475,14 +469,12 @@ def test_bad_toml_is_refused() -> None:
 
 def test_front_matter_body_markdown_keeps_raw_html_for_the_sanitiser() -> None:
     doc = parse("---\ntitle: x\n---\n# Head\n\nText with <span class=x>html</span>.\n")
-    assert doc.body_format == "markdown"
     assert doc.body_html == "<h1>Head</h1>\n<p>Text with <span class=x>html</span>.</p>\n"
     assert doc.title is None  # a front-matter document's title comes from meta
 
 
 def test_front_matter_body_html_is_kept_as_written() -> None:
     doc = parse("---\ntitle: x\n---\n\n<div>\n\n    <p>indented</p>\n</div>\n")
-    assert doc.body_format == "html"
     assert doc.body_html == "<div>\n\n    <p>indented</p>\n</div>"
 
 
@@ -491,7 +483,7 @@ def test_front_matter_body_html_is_kept_as_written() -> None:
 
 def test_plain_markdown_first_heading_is_the_title() -> None:
     doc = parse("# The *Title*\n\nSome [link](https://x.example).\n\n## Part\n")
-    assert (doc.kind, doc.body_format, doc.title) == ("plain", "markdown", "The Title")
+    assert (doc.meta, doc.title) == ({}, "The Title")
     assert doc.body_html == '<p>Some <a href="https://x.example">link</a>.</p>\n<h2>Part</h2>\n'
 
 
@@ -502,14 +494,17 @@ def test_plain_markdown_setext_heading() -> None:
 
 def test_plain_markdown_without_heading_has_no_title() -> None:
     doc = parse("Read the [report](https://x.example) **now**.\n")
-    assert (doc.body_format, doc.title) == ("markdown", None)
+    assert (doc.body_html, doc.title) == (
+        '<p>Read the <a href="https://x.example">report</a> <strong>now</strong>.</p>\n',
+        None,
+    )
 
 
 def test_plain_html_first_heading_is_the_title_and_leaves_the_body() -> None:
     doc = parse(
         "<div><!-- <h1>not this</h1> --><h2 class=a>Real &amp; <b>one</b></h2><p>t</p></div>"
     )
-    assert (doc.body_format, doc.title) == ("html", "Real & one")
+    assert doc.title == "Real & one"
     assert doc.body_html == "<div><!-- <h1>not this</h1> --><p>t</p></div>"
 
 
@@ -524,12 +519,12 @@ def test_plain_html_document_uses_title_and_body() -> None:
 
 def test_plain_html_without_heading() -> None:
     doc = parse("<p>Just a paragraph.</p>")
-    assert (doc.body_format, doc.title, doc.body_html) == ("html", None, "<p>Just a paragraph.</p>")
+    assert (doc.title, doc.body_html) == (None, "<p>Just a paragraph.</p>")
 
 
 def test_plain_text_first_line_is_the_title() -> None:
     doc = parse("\n  My   title  \n\nFirst paragraph\nsecond line.\n\n\nSecond <para> & more.\n")
-    assert (doc.kind, doc.body_format, doc.title) == ("plain", "text", "My title")
+    assert (doc.meta, doc.title) == ({}, "My title")
     assert doc.body_html == (
         "<p>First paragraph\nsecond line.</p>\n<p>Second &lt;para&gt; &amp; more.</p>"
     )

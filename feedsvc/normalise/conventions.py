@@ -56,7 +56,7 @@ def not_an_item(raw: RawDocument) -> str | None:
     """Why ``raw`` is not an item by a site generator's convention, or None."""
     if PurePosixPath(raw.path).stem == "_index":
         return "section page (_index), not an item"
-    if raw.kind != "frontmatter":
+    if not raw.meta:  # every rule below is a front-matter key
         return None
     meta = _lower_keys(raw.meta)
     if _word(meta.get("headless")) in _TRUE:

@@ -4,9 +4,11 @@ The only user of nh3 in feedsvc, and of an HTML tree in normalise (STYLE
 layout). Owns what HTML may reach a feed (docs/item-fields.md, content_html); not where
 the body came from (parse/) nor how it is serialised (render/).
 
-The sanitised HTML is read with lxml.html rather than BeautifulSoup: on a
-1 MB body of 200,000 list items bs4 took 7 s where lxml takes 0.2 s, and
-the input is nh3's well-formed output, so bs4's leniency buys nothing.
+The sanitised HTML is read with lxml.html rather than BeautifulSoup: the same
+extraction from a bs4 tree (lxml parser) costs 2.1x as much, 42% of parsing and
+normalising a file of the bench corpus (bench/html_parsers.py), and the input is
+nh3's well-formed output, so bs4's leniency buys nothing. ``BlockWriter`` does
+the bookkeeping of the walk whatever the tree, which is what that bench relies on.
 
 Why nh3: bs4 keeps `<script>`, `on*` and `javascript:`; bleach is deprecated
 and leaves script text behind; nh3 removed every vector tried (README, "Why these libraries").
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import lxml.html  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
@@ -132,45 +135,56 @@ def limit_nesting(html: str, max_depth: int = MAX_DEPTH) -> str:
     """
     if html.count("<") <= max_depth:
         return html  # too few tags to nest that deep
-    stack: list[str] = []
-    open_counts: Counter[str] = Counter()
-    dropped: Counter[str] = Counter()
+    elements = _OpenElements(max_depth)
     pieces: list[str] = []
     last = 0
-    changed = False
     for match in _TAG.finditer(html):
-        closing, raw_name = match.group(1), match.group(2)
-        if raw_name is None:
-            continue  # a comment
-        name = raw_name.lower()
-        drop = False
-        if closing:
-            if dropped[name]:
-                dropped[name] -= 1
-                drop = True
-            elif open_counts[name]:
-                while stack:
-                    top = stack.pop()
-                    open_counts[top] -= 1
-                    if top == name:
-                        break
-        elif name not in _VOID_TAGS:
-            if name in _IMPLIED_END:
-                _close_implied(stack, open_counts, *_IMPLIED_END[name])
-            if len(stack) >= max_depth:
-                dropped[name] += 1
-                drop = True
-            else:
-                stack.append(name)
-                open_counts[name] += 1
-        if drop:
-            pieces.append(html[last : match.start()])
-            last = match.end()
-            changed = True
-    if not changed:
+        raw_name = match.group(2)
+        if raw_name is None or not elements.drops(bool(match.group(1)), raw_name.lower()):
+            continue  # a comment, or a tag that stays
+        pieces.append(html[last : match.start()])
+        last = match.end()
+    if not pieces:
         return html
     pieces.append(html[last:])
     return "".join(pieces)
+
+
+class _OpenElements:
+    """``limit_nesting``'s approximate open-element stack; decides which tags go."""
+
+    def __init__(self, max_depth: int) -> None:
+        self._max_depth = max_depth
+        self._stack: list[str] = []
+        self._open_counts: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()  # start tags dropped, awaiting their end tag
+
+    def drops(self, closing: bool, name: str) -> bool:
+        """Whether the tag ``<name>`` (``</name>`` when ``closing``) is dropped."""
+        if closing:
+            return self._closes(name)
+        if name in _VOID_TAGS:
+            return False
+        if name in _IMPLIED_END:
+            _close_implied(self._stack, self._open_counts, *_IMPLIED_END[name])
+        if len(self._stack) >= self._max_depth:
+            self._dropped[name] += 1
+            return True
+        self._stack.append(name)
+        self._open_counts[name] += 1
+        return False
+
+    def _closes(self, name: str) -> bool:
+        if self._dropped[name]:
+            self._dropped[name] -= 1
+            return True
+        if self._open_counts[name]:
+            while self._stack:
+                top = self._stack.pop()
+                self._open_counts[top] -= 1
+                if top == name:
+                    break
+        return False
 
 
 def _close_implied(
@@ -274,15 +288,18 @@ def extract(clean_html: str) -> BodyFacts:
     if not clean_html.strip():
         return BodyFacts(text="", first_heading=None, first_paragraph=None, first_image=None)
     root = lxml.html.fragment_fromstring(clean_html, create_parent="div")
-    blocks = _blocks(root)
+    return facts(_blocks(root), (img.get("src") for img in root.iter("img")))
+
+
+def facts(blocks: list[_Block], image_sources: Iterable[str | None]) -> BodyFacts:
+    """BodyFacts from the blocks of a body and the ``src`` of its images, in order."""
     heading = next((b.text for b in blocks if b.owner in _HEADINGS), None)
     candidates = [b for b in blocks if b.in_prose and _WORD.search(b.prose)]
     paragraph = next((b.summary for b in candidates if b.owner == "p"), None)
     if paragraph is None:
         paragraph = next((b.summary for b in candidates if b.owner not in _HEADINGS), None)
     image = None
-    for img in root.iter("img"):
-        src = img.get("src")
+    for src in image_sources:
         image = absolute_http_url(src) if src else None
         if image:
             break
@@ -299,86 +316,103 @@ def _classes(element: lxml.html.HtmlElement) -> set[str]:
     return set((element.get("class") or "").split())
 
 
+class BlockWriter:
+    """Turns a walk over a body's tree into ``_Block``s; owns no tree.
+
+    The walker calls ``open``/``close`` around each element (``name`` is ""
+    for a comment), ``text`` for each run of text in document order,
+    ``line_break`` for <br> and ``pre`` for a <pre> element's whole text, then
+    ``flush`` once at the end and reads ``blocks``. One writer per body: its
+    buffers hold the run being collected.
+    """
+
+    def __init__(self) -> None:
+        self.blocks: list[_Block] = []
+        # Three views of the same run: all text, text for a summary, prose.
+        self._buffers: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self._owners = ["div"]
+        self._math = 0  # open math elements: hidden from summary and prose
+        self._code = 0  # open code elements: hidden from prose
+        self._outside = 0  # open elements whose text is not prose at all
+
+    def text(self, value: str) -> None:
+        self._buffers[0].append(value)
+        if not self._math:
+            self._buffers[1].append(value)
+            if not self._code:
+                self._buffers[2].append(value)
+
+    def line_break(self) -> None:
+        self.text(_LINE_BREAK)
+
+    def pre(self, text: str) -> None:
+        self.flush()
+        if text.strip():
+            self.blocks.append(_Block("pre", text, "", "", in_prose=False))
+
+    def open(self, name: str, classes: set[str]) -> None:
+        if name in _BLOCK_TAGS:
+            self.flush()
+            self._owners.append(name)
+        self._mark(name, classes, 1)
+        if name in ("td", "th"):
+            self.text(" ")
+
+    def close(self, name: str, classes: set[str]) -> None:
+        if name in _BLOCK_TAGS:
+            self.flush()
+            self._owners.pop()
+        self._mark(name, classes, -1)
+
+    def flush(self) -> None:
+        text = _joined(self._buffers[0])
+        if text:
+            prose = collapse_whitespace(_URL_TEXT.sub(" ", _joined(self._buffers[2])))
+            summary = _joined(self._buffers[1])
+            self.blocks.append(_Block(self._owners[-1], text, summary, prose, not self._outside))
+        for buffer in self._buffers:
+            buffer.clear()
+
+    def _mark(self, name: str, classes: set[str], step: int) -> None:
+        if not name:
+            return
+        self._math += step * ("math" in classes)
+        self._code += step * (name in ("code", "kbd", "samp", "var"))
+        self._outside += step * (
+            name in _NOT_PROSE_CONTAINERS
+            or (name == "section" and "footnotes" in classes)
+            or "markdown-alert-title" in classes
+        )
+
+
+def _joined(buffer: list[str]) -> str:
+    lines = (collapse_whitespace(line) for line in "".join(buffer).split(_LINE_BREAK))
+    return "\n".join(line for line in lines if line)
+
+
 def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
     """A ``_Block`` for each run of text; <br> kept as a line break, other
     whitespace collapsed. Iterative, so deep nesting never meets the
     recursion limit.
     """
-    blocks: list[_Block] = []
-    # Three views of the same run: all text, text for a summary, prose.
-    buffers: tuple[list[str], list[str], list[str]] = ([], [], [])
-    owners: list[str] = ["div"]
-    hidden = [0, 0]  # open math elements (hidden from summary and prose), code (prose)
-    outside = [0]  # open elements whose text is not prose at all
-
-    def put(value: str) -> None:
-        buffers[0].append(value)
-        if not hidden[0]:
-            buffers[1].append(value)
-            if not hidden[1]:
-                buffers[2].append(value)
-
-    def joined(buffer: list[str]) -> str:
-        lines = (collapse_whitespace(line) for line in "".join(buffer).split(_LINE_BREAK))
-        return "\n".join(line for line in lines if line)
-
-    def flush() -> None:
-        text = joined(buffers[0])
-        if text:
-            prose = collapse_whitespace(_URL_TEXT.sub(" ", joined(buffers[2])))
-            blocks.append(_Block(owners[-1], text, joined(buffers[1]), prose, not outside[0]))
-        for buffer in buffers:
-            buffer.clear()
-
-    def marks(element: lxml.html.HtmlElement, name: str) -> tuple[bool, bool, bool]:
-        if not name:
-            return False, False, False
-        classes = _classes(element)
-        math = "math" in classes
-        code = name in ("code", "kbd", "samp", "var")
-        container = (
-            name in _NOT_PROSE_CONTAINERS
-            or (name == "section" and "footnotes" in classes)
-            or "markdown-alert-title" in classes
-        )
-        return math, code, container
-
+    writer = BlockWriter()
     stack: list[tuple[lxml.html.HtmlElement, bool]] = [(root, False)]
     while stack:
         element, leaving = stack.pop()
         name = element.tag if isinstance(element.tag, str) else ""  # "" for comments
         if leaving:
-            if name in _BLOCK_TAGS:
-                flush()
-                owners.pop()
-            math, code, container = marks(element, name)
-            hidden[0] -= math
-            hidden[1] -= code
-            outside[0] -= container
-            put(element.tail or "")
+            writer.close(name, _classes(element) if name else set())
+        elif name == "br":
+            writer.line_break()
+        elif name == "pre":
+            writer.pre(element.text_content().strip("\n"))
+        else:
+            writer.open(name, _classes(element) if name else set())
+            if name:
+                writer.text(element.text or "")
+            stack.append((element, True))
+            stack.extend((child, False) for child in reversed(element))
             continue
-        if name == "br":
-            put(_LINE_BREAK + (element.tail or ""))
-            continue
-        if name == "pre":
-            flush()
-            text = element.text_content().strip("\n")
-            if text.strip():
-                blocks.append(_Block("pre", text, "", "", in_prose=False))
-            put(element.tail or "")
-            continue
-        if name in _BLOCK_TAGS:
-            flush()
-            owners.append(name)
-        math, code, container = marks(element, name)
-        hidden[0] += math
-        hidden[1] += code
-        outside[0] += container
-        if name in ("td", "th"):
-            put(" ")
-        if name:
-            put(element.text or "")
-        stack.append((element, True))
-        stack.extend((child, False) for child in reversed(element))
-    flush()
-    return blocks
+        writer.text(element.tail or "")
+    writer.flush()
+    return writer.blocks

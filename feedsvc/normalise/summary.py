@@ -3,107 +3,67 @@
 docs/item-fields.md (summary): "the first paragraph, cut at a word boundary near 300
 characters". Text without spaces (Korean or Japanese runs, long emoji strings)
 is cut at a grapheme-cluster boundary instead, so a cut never splits a Hangul
-syllable written as jamo, an emoji ZWJ sequence, a flag or a base letter from
-its combining marks.
+syllable written as jamo, an emoji ZWJ sequence, a flag, an Indic conjunct or
+a base letter from its combining marks.
 
-The ``regex`` module's ``\\X`` is not a dependency; ``is_boundary`` is a sound
-approximation of UAX #29 extended grapheme clusters built on ``unicodedata``.
-It errs on the side of *not* breaking (e.g. never after a ZWJ), which keeps
-every cut safe.
+Clusters are UAX #29 extended grapheme clusters as the ``regex`` module's
+``\\X`` finds them (its Unicode tables move with the package, not with us).
+Matching ``\\X`` costs about as much per character as a Python loop, so it is
+matched from the last *reset* character before a position, never from the
+start of the text. UAX #29 decides a boundary from the character after it and
+runs of characters before it (GB9c Indic conjuncts, GB11 emoji ZWJ sequences,
+GB12/13 regional-indicator pairs); a reset character (``_RESET``: a letter,
+digit, space, Hangul jamo or control, none of them pictographic, Extend, ZWJ,
+a regional indicator or an Indic conjunct consonant) can be part of no such
+run. Cluster ends after a reset character are therefore those of the whole
+text, and for most text the match covers two characters.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from itertools import accumulate
+
+import regex
 
 ELLIPSIS = "…"
 SUMMARY_LIMIT = 300
 
-_ZWJ = 0x200D
-_ZWNJ = 0x200C
-
-# UAX #29 Prepend characters (Grapheme_Cluster_Break=Prepend) that occur in text.
-_PREPEND = frozenset(
-    [*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x110BD, 0x110CD]
+_CLUSTER = regex.compile(r"\X")
+# Searched backwards ((?r)): the last reset character before a position.
+_RESET = regex.compile(
+    r"(?r)(?V1)[[\p{GCB=Other}\p{GCB=Control}\p{GCB=CR}\p{GCB=LF}"
+    r"\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
+    r"--[\p{Extended_Pictographic}\p{InCB=Consonant}]]"
 )
 
 
-def _is_extend(cp: int, category: str) -> bool:
-    """Grapheme_Cluster_Break Extend | SpacingMark | ZWJ (GB9, GB9a): never break before."""
-    return (
-        category in ("Mn", "Me", "Mc")  # combining marks, incl. variation selectors (Mn)
-        or cp in (_ZWJ, _ZWNJ)
-        or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
-        or 0xE0020 <= cp <= 0xE007F  # tag characters (subdivision flags)
-    )
+def _ends_up_to(text: str, index: int) -> tuple[int, list[int]]:
+    """``(start, ends)``: every cluster end in ``start < end <= index``, ascending.
 
-
-def _is_control(cp: int, category: str) -> bool:
-    """GB4/GB5: Control, CR, LF always break (except CR LF)."""
-    if category in ("Cc", "Zl", "Zp"):
-        return True
-    return (
-        category == "Cf"
-        and cp not in (_ZWJ, _ZWNJ)
-        and cp not in _PREPEND
-        and not (0xE0020 <= cp <= 0xE007F)
-    )
-
-
-def _is_regional(cp: int) -> bool:
-    return 0x1F1E6 <= cp <= 0x1F1FF
-
-
-def _is_pictographic(cp: int, category: str) -> bool:
-    # Approximates Extended_Pictographic: symbols in the emoji blocks.
-    return category == "So" or 0x1F000 <= cp <= 0x1FAFF
-
-
-def _hangul(cp: int) -> str:
-    """Hangul_Syllable_Type: L, V, T, LV, LVT or '' (GB6-GB8)."""
-    if 0x1100 <= cp <= 0x115F or 0xA960 <= cp <= 0xA97C:
-        return "L"
-    if 0x1160 <= cp <= 0x11A7 or 0xD7B0 <= cp <= 0xD7C6:
-        return "V"
-    if 0x11A8 <= cp <= 0x11FF or 0xD7CB <= cp <= 0xD7FB:
-        return "T"
-    if 0xAC00 <= cp <= 0xD7A3:
-        return "LV" if (cp - 0xAC00) % 28 == 0 else "LVT"
-    return ""
+    ``start`` is the last reset character before ``index`` (or 0, itself a
+    boundary by UAX #29 GB1 and then included in ``ends``).
+    """
+    reset = _RESET.search(text, 0, index)
+    start = reset.start() if reset is not None else 0
+    lengths = map(len, _CLUSTER.findall(text, start, index + 1))
+    ends = [end for end in accumulate(lengths, initial=start) if end <= index]
+    return start, ends if start == 0 else ends[1:]
 
 
 def is_boundary(text: str, index: int) -> bool:
     """True when a grapheme cluster may end between ``text[index-1]`` and ``text[index]``."""
     if index <= 0 or index >= len(text):
-        return True  # GB1, GB2
-    a, b = text[index - 1], text[index]
-    ca, cb = ord(a), ord(b)
-    cat_a, cat_b = unicodedata.category(a), unicodedata.category(b)
-    if a == "\r" and b == "\n":  # GB3
-        return False
-    if _is_control(ca, cat_a) or _is_control(cb, cat_b):  # GB4, GB5
-        return True
-    ha, hb = _hangul(ca), _hangul(cb)
-    if ha == "L" and hb in ("L", "V", "LV", "LVT"):  # GB6
-        return False
-    if ha in ("LV", "V") and hb in ("V", "T"):  # GB7
-        return False
-    if ha in ("LVT", "T") and hb == "T":  # GB8
-        return False
-    if _is_extend(cb, cat_b):  # GB9, GB9a
-        return False
-    if ca in _PREPEND:  # GB9b
-        return False
-    if ca == _ZWJ and _is_pictographic(cb, cat_b):  # GB11 (approximated: any ZWJ)
-        return False
-    if _is_regional(ca) and _is_regional(cb):  # GB12, GB13: pair regional indicators
-        run = 0
-        i = index - 1
-        while i >= 0 and _is_regional(ord(text[i])):
-            run += 1
-            i -= 1
-        return run % 2 == 0
-    return True  # GB999
+        return True  # UAX #29 GB1, GB2
+    return index in _ends_up_to(text, index)[1]
+
+
+def _last_boundary(text: str, index: int) -> int:
+    """The last cluster boundary at or before ``index``."""
+    while True:
+        start, ends = _ends_up_to(text, index)
+        if ends:
+            return ends[-1]
+        index = start  # one cluster runs from `start` past `index`: look before it
 
 
 def cut(text: str, limit: int = SUMMARY_LIMIT) -> str:
@@ -120,10 +80,7 @@ def cut(text: str, limit: int = SUMMARY_LIMIT) -> str:
     for i in range(limit, floor - 1, -1):
         if text[i].isspace() and is_boundary(text, i):
             return _trimmed(text, i) + ELLIPSIS
-    end = limit
-    while end > 0 and not is_boundary(text, end):
-        end -= 1
-    return _trimmed(text, end) + ELLIPSIS
+    return _trimmed(text, _last_boundary(text, limit)) + ELLIPSIS
 
 
 def _trimmed(text: str, end: int) -> str:

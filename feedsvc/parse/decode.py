@@ -111,17 +111,37 @@ def _offsets_warning(offsets: tuple[int, ...]) -> str:
     )
 
 
+def _decode_utf16(path: str, data: bytes) -> str:
+    try:
+        text = data.decode("utf-16")
+    except UnicodeDecodeError as exc:
+        raise SourceError(path, "starts with a UTF-16 byte-order mark but is not UTF-16") from exc
+    if not _plausible(text):
+        raise SourceError(path, "binary file, not text")
+    return text
+
+
+def _decode_legacy(path: str, data: bytes) -> str:
+    """Steps 6 and 7: strict CP949 when it reads as text, else charset-normalizer."""
+    try:
+        text = data.decode("cp949")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if _plausible(text):
+            return text
+    best = from_bytes(data).best()
+    if best is None:
+        raise SourceError(path, "not text in any known encoding")
+    text = str(best)
+    if not _plausible(text):
+        raise SourceError(path, f"text encoding unclear (best guess {best.encoding} looks wrong)")
+    return text
+
+
 def _decode(path: str, data: bytes, warnings: list[str]) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise SourceError(
-                path, "starts with a UTF-16 byte-order mark but is not UTF-16"
-            ) from exc
-        if not _plausible(text):
-            raise SourceError(path, "binary file, not text")
-        return text
+        return _decode_utf16(path, data)
     if b"\x00" in data or _control_share(data) > MAX_CONTROL_SHARE:
         raise SourceError(path, "binary file, not text")
     if data.startswith(codecs.BOM_UTF8):
@@ -138,20 +158,7 @@ def _decode(path: str, data: bytes, warnings: list[str]) -> str:
     if nearly is not None:
         warnings.append(_offsets_warning(nearly[1]))
         return nearly[0]
-    try:
-        text = data.decode("cp949")
-    except UnicodeDecodeError:
-        pass
-    else:
-        if _plausible(text):
-            return text
-    best = from_bytes(data).best()
-    if best is None:
-        raise SourceError(path, "not text in any known encoding")
-    text = str(best)
-    if not _plausible(text):
-        raise SourceError(path, f"text encoding unclear (best guess {best.encoding} looks wrong)")
-    return text
+    return _decode_legacy(path, data)
 
 
 def decode_text(path: str, data: bytes, warnings: list[str] | None = None) -> str:

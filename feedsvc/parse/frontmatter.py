@@ -1,12 +1,21 @@
-"""Front-matter documents (docs/content-formats.md); the ONLY module that touches YAML or TOML.
+"""Front-matter documents: python-frontmatter behind guards; owns YAML and TOML, not bodies.
 
-Splitting is done here, not by python-frontmatter: its handler guessing lets
-a first line ``{`` hijack the file as JSON and turns an unclosed ``---``
-block into silent body text (each measured with python-frontmatter 1.3 and PyYAML 6). Here the
-text (already decoded, BOM dropped, line ends ``\\n``) must start with a
-``---`` line (YAML) or ``+++`` line (TOML), and the block must be closed by
-the same line (``...`` also closes YAML), or the file is refused: a
-half-written file must not publish its raw YAML.
+docs/content-formats.md ("Front-matter documents") says what is accepted.
+
+python-frontmatter splits the block and calls the handler's ``load``; every
+trap it has (measured with python-frontmatter 1.3 and PyYAML 6) is closed
+around it, never left to luck:
+
+- decoding, the BOM and line ends are settled before it (``parse.decode``),
+  so a BOM or CR-only line ends never turn the block into body text;
+- the handler is always passed explicitly (YAML for a ``---`` first line,
+  TOML for ``+++``): no handler guessing, so a first line ``{`` never makes
+  the file JSON;
+- the handler's ``split`` refuses an unclosed block (a half-written file must
+  not publish its raw YAML) and an oversized one (``MAX_FRONT_MATTER_BYTES``)
+  before anything is loaded. It raises an error the package does not catch:
+  the package turns a ``ValueError`` from ``split`` into "no front matter";
+- the handler's ``load`` is ours, never PyYAML's loader or the package's.
 
 YAML is never *loaded*. We iterate parser events (``yaml.parse``; libyaml's
 event parser is iterative, unlike the C composer that segfaults on deep
@@ -37,11 +46,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
+import frontmatter
 import yaml
+from frontmatter.default_handlers import BaseHandler
 
 from feedsvc.errors import SourceError
 from feedsvc.parse import bodies, templates
@@ -61,12 +71,11 @@ STANDARD_TAGS = frozenset(
 
 _YAML_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _YAML_OPEN = re.compile(r"---[ \t]*")
-_YAML_CLOSE = re.compile(r"(?:---|\.\.\.)[ \t]*")
-_TOML_FENCE = re.compile(r"\+\+\+[ \t]*")
+_TOML_OPEN = re.compile(r"\+\+\+[ \t]*")
 _TOML_LINE = re.compile(r"\bline (\d+)")
 
 # libyaml's event parser when present (fast, iterative); else pure Python,
-# whose event parser is iterative too.
+# whose event parser is iterative too. Neither composes nodes.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Value: TypeAlias = str | list["Value"] | dict[str, "Value"] | None
@@ -75,16 +84,101 @@ Value: TypeAlias = str | list["Value"] | dict[str, "Value"] | None
 def has_front_matter(text: str) -> bool:
     """Whether the text opens a ``---`` or ``+++`` front-matter block."""
     first = text.partition("\n")[0]
-    return bool(_YAML_OPEN.fullmatch(first) or _TOML_FENCE.fullmatch(first))
+    return bool(_YAML_OPEN.fullmatch(first) or _TOML_OPEN.fullmatch(first))
+
+
+class _Refused(Exception):
+    """A block refused by a handler; ``reason`` is the whole message for SourceError.
+
+    Deliberately not a ValueError: python-frontmatter reads a ValueError from
+    ``split`` as "no front matter" and would publish the block as body text.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _YamlRefused(Exception):
-    """Raised inside the event loop; turned into a SourceError with its line."""
+    """Raised inside the event loop; turned into a _Refused with its file line."""
 
     def __init__(self, reason: str, line: int) -> None:
         super().__init__(reason)
         self.reason = reason
         self.line = line
+
+
+class _FencedHandler(BaseHandler):
+    """Splits at fence lines only, refusing unclosed and oversized blocks; loads nothing.
+
+    ``FM_BOUNDARY`` matches a whole fence line with its line end, so the
+    block starts on the file's second line (error lines stay file lines).
+    Stateless: one instance per format serves every file.
+    """
+
+    START_DELIMITER: str
+
+    def split(self, text: str) -> tuple[str, str]:
+        assert self.FM_BOUNDARY is not None
+        parts = self.FM_BOUNDARY.split(text, 2)
+        if len(parts) < 3 or parts[0]:
+            raise _Refused(
+                f"front matter opened with {self.START_DELIMITER} is never closed"
+                " (file incomplete?)"
+            )
+        _, front, body = parts
+        front = front.removesuffix("\n")  # the closing fence's line start
+        size = len(front.encode("utf-8"))
+        if size > MAX_FRONT_MATTER_BYTES:
+            raise _Refused(
+                f"front matter is {size:,} bytes, over the limit of {MAX_FRONT_MATTER_BYTES:,}"
+            )
+        return front, body
+
+
+class YamlHandler(_FencedHandler):
+    """``---`` blocks (``...`` also closes one), built from parser events by ``_build_yaml``."""
+
+    FM_BOUNDARY = re.compile(r"^(?:---|\.\.\.)[ \t]*$\n?", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "---"
+
+    def load(self, fm: str) -> dict[str, Any]:
+        offset = 1  # the opening `---` line
+        try:
+            return _build_yaml(fm) or {}
+        except _YamlRefused as exc:
+            raise _Refused(
+                f"bad YAML front matter: {exc.reason} (line {exc.line + offset})"
+            ) from exc
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f" (line {mark.line + 1 + offset})" if mark is not None else ""
+            problem = exc.problem or exc.context or "not valid YAML"
+            raise _Refused(f"bad YAML front matter: {problem}{where}") from exc
+        except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+            # Belt and braces: the event parser raises YAMLError, but a wrapped
+            # library must never turn one bad file into a failed scan.
+            raise _Refused(f"bad YAML front matter: {exc}") from exc
+
+
+class TomlHandler(_FencedHandler):
+    """``+++`` blocks, read by ``tomllib`` (TOML keeps its own types)."""
+
+    FM_BOUNDARY = re.compile(r"^\+\+\+[ \t]*$\n?", re.MULTILINE)
+    START_DELIMITER = END_DELIMITER = "+++"
+
+    def load(self, fm: str) -> dict[str, Any]:
+        try:
+            return tomllib.loads(fm)
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib counts lines from the block; report file lines.
+            message = _TOML_LINE.sub(lambda m: f"line {int(m.group(1)) + 1}", str(exc))
+            raise _Refused(f"bad TOML front matter: {message}") from exc
+
+
+# Constants, not state: a handler holds only its compiled fence pattern.
+_YAML = YamlHandler()
+_TOML = TomlHandler()
 
 
 def _event_line(event: yaml.Event) -> int:
@@ -159,73 +253,27 @@ def _build_yaml(source: str) -> dict[str, Value] | None:
     return root
 
 
-def _load_yaml(path: str, source: str) -> dict[str, Value]:
-    offset = 1  # the opening `---` line
+def _meta_and_body(path: str, text: str) -> tuple[dict[str, object], str]:
+    """``(meta, body)`` of text that opens a block (``has_front_matter``).
+
+    The handler is chosen by the first line, never guessed by the package.
+    """
+    handler = _TOML if text.startswith("+") else _YAML
     try:
-        return _build_yaml(source) or {}
-    except _YamlRefused as exc:
-        raise SourceError(
-            path, f"bad YAML front matter: {exc.reason} (line {exc.line + offset})"
-        ) from exc
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (line {mark.line + 1 + offset})" if mark is not None else ""
-        problem = exc.problem or exc.context or "not valid YAML"
-        raise SourceError(path, f"bad YAML front matter: {problem}{where}") from exc
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
-        # Belt and braces: the event parser raises YAMLError, but a wrapped
-        # library must never turn one bad file into a failed scan.
-        raise SourceError(path, f"bad YAML front matter: {exc}") from exc
-
-
-def _load_toml(path: str, source: str) -> dict[str, object]:
-    try:
-        return tomllib.loads(source)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib counts lines from the block; report file lines.
-        message = _TOML_LINE.sub(lambda m: f"line {int(m.group(1)) + 1}", str(exc))
-        raise SourceError(path, f"bad TOML front matter: {message}") from exc
-
-
-def _split(path: str, text: str) -> tuple[str, str, str]:
-    """``(syntax, front matter, body)``; refuses an unclosed or oversized block."""
-    lines = text.split("\n")
-    fence = lines[0].strip()
-    closes: Callable[[str], bool]
-    if fence == "+++":
-        syntax, closes = "toml", lambda line: _TOML_FENCE.fullmatch(line) is not None
-    else:
-        syntax, closes = "yaml", lambda line: _YAML_CLOSE.fullmatch(line) is not None
-    for index in range(1, len(lines)):
-        if closes(lines[index]):
-            front = "\n".join(lines[1:index])
-            body = "\n".join(lines[index + 1 :])
-            break
-    else:
-        raise SourceError(
-            path, f"front matter opened with {fence} is never closed (file incomplete?)"
-        )
-    size = len(front.encode("utf-8"))
-    if size > MAX_FRONT_MATTER_BYTES:
-        raise SourceError(
-            path,
-            f"front matter is {size:,} bytes, over the limit of {MAX_FRONT_MATTER_BYTES:,}",
-        )
-    return syntax, front, body
+        meta, body = frontmatter.parse(text, handler=handler)
+    except _Refused as exc:
+        raise SourceError(path, exc.reason) from exc
+    return meta, body
 
 
 def parse_front_matter(path: str, text: str) -> RawDocument:
-    """A front-matter document -> RawDocument (kind ``frontmatter``).
+    """A front-matter document -> RawDocument (its ``meta`` is the front matter).
 
     The body's format is decided by ``parse.bodies`` (front matter's
     ``markup``, the extension, else HTML only when it starts with a tag).
     Title, dates and the rest stay in ``meta``: normalise reads them.
     """
-    syntax, front, body = _split(path, text)
-    meta: dict[str, object] = dict(
-        _load_toml(path, front) if syntax == "toml" else _load_yaml(path, front)
-    )
-    body = body.strip()
+    meta, body = _meta_and_body(path, text)
     declared = next((meta[key] for key in bodies.FORMAT_KEYS if key in meta), None)
     body_format = bodies.front_matter_format(path, declared, body)
     for key in TEXT_FIELDS:  # template tags never reach a reader, in fields neither
@@ -233,4 +281,4 @@ def parse_front_matter(path: str, text: str) -> RawDocument:
         if isinstance(value, str):
             meta[key] = templates.plain(value)
     html = bodies.render(body, body_format)
-    return RawDocument(path, "frontmatter", html, body_format, MappingProxyType(meta))
+    return RawDocument(path, html, MappingProxyType(meta))

@@ -46,6 +46,19 @@ def _element_text(fragment: str) -> str:
     return collapse_whitespace(html.unescape(_TAG.sub(" ", fragment)))
 
 
+def _next_tag(source: str, pos: int) -> re.Match[str] | None:
+    """The next start or end tag from ``pos``, comments skipped; None at the end
+    of the text or at an unclosed comment (everything after it is comment)."""
+    while match := _TOKEN.search(source, pos):
+        if match.group(0) != "<!--":
+            return match
+        end = source.find("-->", match.end())
+        if end < 0:
+            return None
+        pos = end + 3
+    return None
+
+
 def split_title(source: str) -> tuple[str | None, str]:
     """The first heading (or ``<title>``) text and the HTML body without it.
 
@@ -60,14 +73,8 @@ def split_title(source: str) -> tuple[str | None, str]:
     seen_body = False
     unclosed: set[str] = set()  # names never closed from some point on
     pos = 0
-    while match := _TOKEN.search(source, pos):
+    while match := _next_tag(source, pos):
         pos = match.end()
-        if match.group(0) == "<!--":
-            end = source.find("-->", pos)
-            if end < 0:
-                break
-            pos = end + 3
-            continue
         closing, name = match.group(1), match.group(2).lower()
         if name == "body":
             if not closing and not seen_body:

@@ -54,15 +54,15 @@ def _split_text_title(text: str) -> tuple[str, str]:
 
 
 def parse_plain(path: str, text: str) -> RawDocument:
-    """A plain HTML, Markdown or text file -> RawDocument (kind ``plain``)."""
+    """A plain HTML, Markdown or text file -> RawDocument (no ``meta``)."""
     declared = bodies.declared_format(path)
     if declared == "html" or (declared is None and htmldoc.looks_like_html(text)):
         title, body = htmldoc.split_title(text)
         html_body = bodies.render(body.strip(), "html")
         title = templates.plain(title) if title is not None else None
-        return RawDocument(path, "plain", html_body, "html", title=title)
+        return RawDocument(path, html_body, title=title)
     if declared == "markdown" or markdown.looks_like_markdown(text):
         title, body = markdown.split_title(text)
-        return RawDocument(path, "plain", body, "markdown", title=title)
+        return RawDocument(path, body, title=title)
     title, rest = _split_text_title(text)
-    return RawDocument(path, "plain", text_paragraphs_html(rest), "text", title=title)
+    return RawDocument(path, text_paragraphs_html(rest), title=title)

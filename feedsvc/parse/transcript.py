@@ -204,7 +204,7 @@ def _body_html(paragraphs: list[Paragraph]) -> str:
 
 
 def parse_transcript(path: str, text: str) -> RawDocument:
-    """A broadcast transcript -> RawDocument (kind ``transcript``, body ``text``)."""
+    """A broadcast transcript -> RawDocument (its header fills title, category and dates)."""
     lines = text.split("\n")
     index = 0
     while index < len(lines) - 1 and not lines[index].strip():
@@ -229,9 +229,7 @@ def parse_transcript(path: str, text: str) -> RawDocument:
     lead = [p.text for p in paragraphs if p.section == LEAD]
     return RawDocument(
         path=path,
-        kind="transcript",
         body_html=_body_html(paragraphs),
-        body_format="text",
         title=title,
         category=category,
         summary=" ".join(lead) or None,
