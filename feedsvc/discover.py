@@ -48,7 +48,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from feedsvc.classify import DEFAULT_RULES, SNIFF_BYTES, ContentRules, extension
@@ -88,6 +88,46 @@ class _Listing:
     errors: tuple[FileError, ...]  # refused by name or kind (links): no stat needed
     resources: tuple[str, ...] = ()  # relative paths of the folder's resources
     ignored: int = 0  # hidden names and ``content.ignore`` matches
+
+
+@dataclass(frozen=True, slots=True)
+class _Folder:
+    """One folder being listed: its open descriptor and its paths."""
+
+    fd: int
+    rel_b: bytes  # relative path + b"/" (b"" for the root)
+    rel: str  # the same as text, with \\xNN escapes (display_path)
+    abs: bytes
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A folder's listing while it is being made; ``listing()`` freezes it."""
+
+    files: list[tuple[str, str]] = field(default_factory=list)
+    folders: list[tuple[bytes, str, bytes]] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    skipped: int = 0
+    reusable: bool = True
+
+    def listing(self) -> _Listing | None:
+        """What a later walk may reuse; None when an entry must be looked at afresh."""
+        if not self.reusable:
+            return None
+        # Files in path order, folders in reverse (``pending`` is a stack): a walk
+        # from listings then yields files almost in order, and the final sort is
+        # a merge of few runs instead of a full sort.
+        self.files.sort(key=_second)
+        self.folders.sort(key=_second, reverse=True)
+        return _Listing(
+            (0, 0, 0),
+            tuple(self.files),
+            tuple(self.folders),
+            tuple(self.errors),
+            tuple(self.resources),
+            self.skipped,
+        )
 
 
 class Listings:
@@ -256,7 +296,7 @@ class _Walk:
         fd = os.open(abs_dir, _DIR_FLAGS)
         try:
             if self.cache is None or self.listings is None:
-                self._list(fd, rel_dir_b, rel_dir, abs_dir)
+                self._list(_Folder(fd, rel_dir_b, rel_dir, abs_dir))
                 return
             st = os.fstat(fd)  # before listing: a change while listing moves the stamp
             stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
@@ -266,7 +306,7 @@ class _Walk:
                 return
             self.cache.pop(rel_dir_b, None)
             self.listings.listed += 1
-            listing = self._list(fd, rel_dir_b, rel_dir, abs_dir)
+            listing = self._list(_Folder(fd, rel_dir_b, rel_dir, abs_dir))
             settled = max(st.st_mtime_ns, st.st_ctime_ns) < self.listings.clock_ns() - _SETTLED_NS
             if listing is not None and settled:
                 self.cache[rel_dir_b] = replace(listing, stamp=stamp)
@@ -294,23 +334,16 @@ class _Walk:
         self.ignored_count += known.ignored
         return True
 
-    def _list(self, fd: int, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> _Listing | None:
+    def _list(self, at: _Folder) -> _Listing | None:
         """List one folder into the walk; return what a later walk may reuse, if anything."""
-        ignored, files, errors = self.ignored, self.files, self.errors
-        max_bytes = self.max_bytes
+        ignored, rel_dir = self.ignored, at.rel
         lstat = os.stat
-        kept_files: list[tuple[str, str]] = []
-        kept_folders: list[tuple[bytes, str, bytes]] = []
-        kept_errors: list[FileError] = []
-        kept_resources: list[str] = []
-        by_name = self.rules.by_name
-        reusable = True
-        skipped = 0
-        with os.scandir(fd) as entries:
+        kept = _Kept()
+        with os.scandir(at.fd) as entries:
             for entry in entries:
                 name = entry.name  # text: scandir of a descriptor decodes with surrogateescape
                 if name.startswith("."):
-                    skipped += 1
+                    kept.skipped += 1
                     continue
                 # A name that is not UTF-8 is shown with \\xNN escapes (display_path);
                 # "/" is ASCII, so decoding parts separately equals decoding the whole.
@@ -319,60 +352,50 @@ class _Walk:
                 if ignored is not None and (
                     ignored.match(shown) or (rel_dir and ignored.match(rel))
                 ):
-                    skipped += 1
+                    kept.skipped += 1
                     continue
                 try:
-                    st = lstat(name, dir_fd=fd, follow_symlinks=False)
+                    st = lstat(name, dir_fd=at.fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # removed between listing and stat: it is simply gone
                 except OSError as exc:
-                    errors.append(FileError(rel, f"cannot be read: {exc.strerror}"))
-                    reusable = False
+                    self.errors.append(FileError(rel, f"cannot be read: {exc.strerror}"))
+                    kept.reusable = False
                     continue
-                kind = st.st_mode & _IFMT
-                if kind == _IFREG and self._is_resource(by_name(name), fd, name):
-                    self.resources.append(rel)
-                    kept_resources.append(rel)
-                elif kind == _IFREG:
-                    size = st.st_size
-                    # The common case costs two comparisons, no call.
-                    error = (
-                        self._refusal(rel, rel_dir_b + os.fsencode(name), size)
-                        if size > max_bytes or "\\x" in rel
-                        else None
-                    )
-                    if error is None:
-                        files.append(SourceFile(rel, size, st.st_mtime_ns))
-                        kept_files.append((name, rel))
-                    else:
-                        errors.append(FileError(rel, error))
-                        reusable = False  # a refused file is looked at afresh each time
-                elif kind == stat.S_IFDIR:
-                    name_b = os.fsencode(name)
-                    folder = (rel_dir_b + name_b + b"/", rel + "/", abs_dir + b"/" + name_b)
-                    self.pending.append(folder)
-                    kept_folders.append(folder)
-                elif kind == stat.S_IFLNK:
-                    link = FileError(rel, SYMLINK_REASON)
-                    errors.append(link)
-                    kept_errors.append(link)
-                # FIFO, socket, device: never content, never opened.
-        self.ignored_count += skipped
-        if not reusable:
-            return None
-        # Files in path order, folders in reverse (``pending`` is a stack): a walk
-        # from listings then yields files almost in order, and the final sort is
-        # a merge of few runs instead of a full sort.
-        kept_files.sort(key=_second)
-        kept_folders.sort(key=_second, reverse=True)
-        return _Listing(
-            (0, 0, 0),
-            tuple(kept_files),
-            tuple(kept_folders),
-            tuple(kept_errors),
-            tuple(kept_resources),
-            skipped,
-        )
+                self._keep(kept, at, name, rel, st)
+        self.ignored_count += kept.skipped
+        return kept.listing()
+
+    def _keep(self, kept: _Kept, at: _Folder, name: str, rel: str, st: os.stat_result) -> None:
+        """Record one entry that passed the name rules, by its kind."""
+        kind = st.st_mode & _IFMT
+        if kind == _IFREG and self._is_resource(self.rules.by_name(name), at.fd, name):
+            self.resources.append(rel)
+            kept.resources.append(rel)
+        elif kind == _IFREG:
+            size = st.st_size
+            # The common case costs two comparisons, no call.
+            error = (
+                self._refusal(rel, at.rel_b + os.fsencode(name), size)
+                if size > self.max_bytes or "\\x" in rel
+                else None
+            )
+            if error is None:
+                self.files.append(SourceFile(rel, size, st.st_mtime_ns))
+                kept.files.append((name, rel))
+            else:
+                self.errors.append(FileError(rel, error))
+                kept.reusable = False  # a refused file is looked at afresh each time
+        elif kind == stat.S_IFDIR:
+            name_b = os.fsencode(name)
+            folder = (at.rel_b + name_b + b"/", rel + "/", at.abs + b"/" + name_b)
+            self.pending.append(folder)
+            kept.folders.append(folder)
+        elif kind == stat.S_IFLNK:
+            link = FileError(rel, SYMLINK_REASON)
+            self.errors.append(link)
+            kept.errors.append(link)
+        # FIFO, socket, device: never content, never opened.
 
     def _is_resource(self, by_name: str | None, fd: int, name: str) -> bool:
         if by_name is not None:

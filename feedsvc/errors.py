@@ -51,7 +51,3 @@ class ContentRootError(FeedsvcError):
 
 class StoreError(FeedsvcError):
     """The store cannot be reached or refused an operation."""
-
-
-class ScanBusyError(FeedsvcError):
-    """Another scan holds the scan lock and the caller chose not to wait."""

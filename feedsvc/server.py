@@ -24,6 +24,7 @@ Linux each worker binds the port itself (SO_REUSEPORT) and granian announces
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -36,13 +37,10 @@ import socket
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from granian.constants import HTTPModes, Interfaces, RuntimeModes
-from granian.http import HTTP1Settings
-from granian.log import LogLevels
-from granian.server.mp import MPServer
-
+from feedsvc.granian_adapter import GranianServer, ServerOptions, Worker
 from feedsvc.metrics import mark_process_dead, prepare_multiprocess_dir, remove_multiprocess_dir
 from feedsvc.settings import Settings
 from feedsvc.store.backend import require_driver
@@ -87,23 +85,23 @@ def serve(
     metrics_dir = prepare_multiprocess_dir()  # before any worker or watcher starts
     try:
         with reserved:
-            return _serve_on(settings, address, host, port, watch=watch, config=config)
+            return _serve_on(settings.listening_on(host, port), address, port, watch, config)
     finally:
         remove_multiprocess_dir(metrics_dir)
 
 
-def _serve_on(
-    settings: Settings, address: str, host: str, port: int, *, watch: bool, config: str | None
-) -> int:
-    """Serve on the reserved ``port``, with the watcher unless ``watch`` is False."""
-    settings = settings.listening_on(host, port)
+def _serve_on(settings: Settings, address: str, port: int, watch: bool, config: str | None) -> int:
+    """Serve on the reserved ``port``, with the watcher unless ``watch`` is False.
+
+    ``settings`` are already those of a server on that port (``listening_on``).
+    """
     if settings.base_url_follows_server:
         log.info("links use %s (set site.base_url for a public name)", settings.site.base_url)
     watcher = _start_watcher(config, settings) if watch else None
     if watcher is not None:
         log.info("watcher started (pid %s)", watcher.pid)
     try:
-        return _Granian(settings, address, port, watcher).run()
+        return _run_granian(settings, address, port, watcher)
     finally:
         if watcher is not None:
             watcher.stop()
@@ -195,10 +193,10 @@ def _start_watcher(config: str | None, settings: Settings) -> WatcherSupervisor:
     return WatcherSupervisor(settings, argv, env)
 
 
-def _load_app(settings: Settings, _target: str) -> WSGIApplication:
+def _load_app(settings: Settings) -> WSGIApplication:
     """In a freshly forked worker, before granian installs its own signal handlers.
 
-    The stop signals arrive blocked (see ``_Granian.startup``): until granian's
+    The stop signals arrive blocked (see ``_Hooks.forking``): until granian's
     handlers are in place, a stop ends this worker at once, as nothing is
     served yet. The app, and so the store connection, is built here, after the
     fork: nothing is shared with the main process or another worker.
@@ -212,150 +210,125 @@ def _load_app(settings: Settings, _target: str) -> WSGIApplication:
     return create_app(settings, recheck_seconds=SERVER_RECHECK_SECONDS)
 
 
-class _NotYetListening(logging.Filter):
-    """Drops granian's "Listening at" line: it comes before any worker listens."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Listening at")
-
-
-# granian's loggers go through the root logger set up by the CLI (stderr,
-# our format); no access log.
-_LOG_CONFIG: dict[str, Any] = {
-    "filters": {"not_yet_listening": {"()": _NotYetListening}},
-    "loggers": {
-        "_granian": {"handlers": [], "propagate": True, "filters": ["not_yet_listening"]},
-        "granian.access": {"handlers": [], "propagate": True, "level": "WARNING"},
-    },
-}
-
-
-class _Limits(TypedDict):
-    backlog: int
-    backpressure: int
-
-
-def _connection_limits(settings: Settings) -> _Limits:
-    """How many connections each worker holds, and the kernel queues (docs/operations.md).
+def _server_options(settings: Settings, address: str, port: int) -> ServerOptions:
+    """How granian runs this app, and how many connections each worker holds.
 
     granian counts a connection against its per-worker limit ("backpressure",
     by default backlog / workers = 512) from accept until it closes, idle or
     not: 1,000 idle connections from one client, reopened as they time out,
     left a normal request waiting in the listen queue for seconds. With room
     for thousands per worker, idle ones only cost a little memory until the
-    header timeout closes them; a bigger flood is for a reverse proxy.
+    header timeout closes them; a bigger flood is for a reverse proxy
+    (docs/operations.md).
     """
-    return _Limits(backlog=settings.server.backlog, backpressure=settings.server.max_connections)
+    return ServerOptions(
+        address=address,
+        port=port,
+        workers=settings.server.workers,
+        blocking_threads=min(BLOCKING_THREADS, 2 * (os.cpu_count() or 1) + 1),
+        backlog=settings.server.backlog,
+        backpressure=settings.server.max_connections,
+        header_read_milliseconds=HEADER_READ_MILLISECONDS,
+        kill_seconds=WORKERS_KILL_SECONDS,
+    )
 
 
-class _Granian(MPServer):
-    """granian's process manager with feedsvc's start-up, readiness and stop rules."""
+def _run_granian(
+    settings: Settings, address: str, port: int, watcher: WatcherSupervisor | None
+) -> int:
+    """Serve until SIGTERM/SIGINT; 0 after a requested stop."""
+    server = GranianServer(_Hooks(address, port, watcher), _server_options(settings, address, port))
+    code = server.serve(functools.partial(_load_app, settings))
+    # granian exits 1 when a worker left on its own, e.g. a terminal's
+    # Ctrl-C reaching the workers before this process: still a stop.
+    return 0 if server.stop_requested else code
 
-    def __init__(
-        self,
-        settings: Settings,
-        address: str,
-        port: int,
-        watcher: WatcherSupervisor | None = None,
-    ) -> None:
-        super().__init__(
-            "feedsvc.web:create_app",  # informative only: the app comes from _load_app
-            address=address,
-            port=port,
-            interface=Interfaces.WSGI,
-            workers=settings.server.workers,
-            blocking_threads=min(BLOCKING_THREADS, 2 * (os.cpu_count() or 1) + 1),
-            runtime_mode=RuntimeModes.st,
-            http=HTTPModes.http1,
-            http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_MILLISECONDS),
-            websockets=False,
-            log_level=LogLevels.info,
-            log_dictconfig=_LOG_CONFIG,
-            log_access=False,
-            respawn_failed_workers=True,
-            workers_kill_timeout=WORKERS_KILL_SECONDS,
-            **_connection_limits(settings),
-        )
-        self._settings = settings
+
+class _Hooks:
+    """feedsvc's start-up, readiness and stop rules, run inside granian's main process."""
+
+    def __init__(self, address: str, port: int, watcher: WatcherSupervisor | None) -> None:
+        self._address = address
+        self._port = port
         self._watcher = watcher
 
-    def run(self) -> int:
-        """Serve until SIGTERM/SIGINT; 0 after a requested stop."""
-        try:
-            self.serve(target_loader=functools.partial(_load_app, self._settings))
-        except SystemExit as exc:
-            # granian exits 1 when a worker left on its own, e.g. a terminal's
-            # Ctrl-C reaching the workers before this process: still a stop.
-            if not self.interrupt_signal:
-                return exc.code if isinstance(exc.code, int) else 1
-        return 0
-
-    def startup(self, spawn_target: Any, target_loader: Any) -> None:
-        """granian's start-up with the stop signals held back until every worker is forked."""
+    @contextlib.contextmanager
+    def forking(self) -> Iterator[None]:
+        """The stop signals held back until every worker is forked."""
         held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
+            yield
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def started(self, interrupt: threading.Event) -> None:
         # Only now, with no fork to come, may this process run a thread of its own.
-        threading.Thread(target=self._announce, name="feedsvc-ready", daemon=True).start()
+        threading.Thread(
+            target=_announce,
+            args=(self._address, self._port, interrupt),
+            name="feedsvc-ready",
+            daemon=True,
+        ).start()
         if self._watcher is not None:
             self._watcher.watch_in_background()  # restarts a dead watcher (supervise.py)
 
-    def _stop_workers(self) -> None:
-        """Stop every worker: SIGTERM, up to ``WORKERS_KILL_SECONDS`` in all, then SIGKILL.
+    def stop_workers(self, workers: tuple[Worker, ...]) -> None:
+        _stop_workers(workers)
 
-        Replaces granian's own, which races with the thread it runs per worker
-        to reap it: when that thread reaps a worker that stopped at once, its
-        ``is_alive()`` check answers True, and it logs "Killing worker-1 after
-        it refused to gracefully stop" milliseconds after SIGTERM, on an idle
-        server. A worker's sentinel becomes ready when the process ends,
-        whoever reaps it, so here an idle stop is quiet and a busy worker
-        gets the whole grace period to finish its requests.
 
-        A worker that has just started can lose the SIGTERM (it lands before
-        granian's server waits for it), and a second SIGTERM hangs a worker
-        that is finishing requests, so it is never repeated: a worker still
-        running after ``IDLE_CHECK_SECONDS`` with no connection open has
-        nothing left to finish, and is ended quietly.
-        """
-        workers: list[Any] = list(self.wrks)
-        for worker in workers:
-            worker.terminate()
-        pending = {worker.inner.sentinel: worker for worker in workers}
-        deadline = time.monotonic() + WORKERS_KILL_SECONDS
-        while pending and (left := deadline - time.monotonic()) > 0:
-            ready = multiprocessing.connection.wait(
-                list(pending), timeout=min(left, IDLE_CHECK_SECONDS)
-            )
-            for sentinel in ready:
-                log.debug("worker-%d stopped", pending.pop(sentinel).idx + 1)
-            for sentinel, worker in list(pending.items()):
-                if sentinel not in ready and not _open_connections(worker.inner.pid):
-                    log.debug("worker-%d idle after the stop: ended", worker.idx + 1)
-                    worker.kill()
-                    del pending[sentinel]
-        for worker in pending.values():
-            log.warning(
-                "worker-%d still busy %d s after the stop: killed",
-                worker.idx + 1,
-                WORKERS_KILL_SECONDS,
-            )
-            worker.kill()
-        for worker in workers:
-            worker.join()
-            mark_process_dead(worker.inner.pid)
-        self.wrks.clear()
+def _stop_workers(workers: tuple[Worker, ...]) -> None:
+    """Stop every worker: SIGTERM, up to ``WORKERS_KILL_SECONDS`` in all, then SIGKILL.
 
-    def _announce(self) -> None:
-        """Log "Listening at" once a worker has answered a request on the port."""
-        url = f"http://{self._bind_addr_fmt}"
-        probe = _probe_address(self.bind_addr)
-        while not self.main_loop_interrupt.is_set():
-            if _answers(probe, self.bind_port):
-                log.info("Listening at: %s (pid %s)", url, os.getpid())
-                return
-            self.main_loop_interrupt.wait(0.05)
+    Replaces granian's own, which races with the thread it runs per worker
+    to reap it: when that thread reaps a worker that stopped at once, its
+    ``is_alive()`` check answers True, and it logs "Killing worker-1 after
+    it refused to gracefully stop" milliseconds after SIGTERM, on an idle
+    server. A worker's sentinel becomes ready when the process ends,
+    whoever reaps it, so here an idle stop is quiet and a busy worker
+    gets the whole grace period to finish its requests.
+
+    A worker that has just started can lose the SIGTERM (it lands before
+    granian's server waits for it), and a second SIGTERM hangs a worker
+    that is finishing requests, so it is never repeated: a worker still
+    running after ``IDLE_CHECK_SECONDS`` with no connection open has
+    nothing left to finish, and is ended quietly.
+    """
+    for worker in workers:
+        worker.terminate()
+    pending = {worker.sentinel: worker for worker in workers}
+    deadline = time.monotonic() + WORKERS_KILL_SECONDS
+    while pending and (left := deadline - time.monotonic()) > 0:
+        ready = multiprocessing.connection.wait(
+            list(pending), timeout=min(left, IDLE_CHECK_SECONDS)
+        )
+        for sentinel, worker in list(pending.items()):
+            if sentinel in ready:
+                log.debug("worker-%d stopped", worker.number)
+            elif not _open_connections(worker.pid):
+                log.debug("worker-%d idle after the stop: ended", worker.number)
+                worker.kill()
+            else:
+                continue
+            del pending[sentinel]
+    for worker in pending.values():
+        log.warning(
+            "worker-%d still busy %d s after the stop: killed", worker.number, WORKERS_KILL_SECONDS
+        )
+        worker.kill()
+    for worker in workers:
+        worker.join()
+        mark_process_dead(worker.pid)
+
+
+def _announce(address: str, port: int, interrupt: threading.Event) -> None:
+    """Log "Listening at" once a worker has answered a request on the port."""
+    shown = f"[{address}]" if ":" in address else address
+    probe = _probe_address(address)
+    while not interrupt.is_set():
+        if _answers(probe, port):
+            log.info("Listening at: http://%s:%s (pid %s)", shown, port, os.getpid())
+            return
+        interrupt.wait(0.05)
 
 
 # TCP states of /proc/net/tcp in which a connection may still carry an answer:

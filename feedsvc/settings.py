@@ -482,6 +482,12 @@ def declared() -> Iterator[SettingInfo]:
             yield SettingInfo(section, f.name, f.default, f.metadata["help"])
 
 
+# Raw values by section, before parsing, and where each came from (for errors:
+# "site.title" or "FEEDSVC_SITE_TITLE (site.title)").
+_RawValues = dict[str, dict[str, object]]
+_Origins = dict[tuple[str, str], str]
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -493,22 +499,37 @@ def load_settings(
     Raises ``ConfigError`` naming the first unknown key or bad value.
     """
     env = os.environ if environ is None else environ
+    config_path, raw = _read_config_file(path, env)
+    values: _RawValues = {name: {} for name in SECTIONS}
+    origins: _Origins = {}
+    _add_file_values(values, raw, config_path)
+    _add_env_values(values, origins, env)
+    settings = Settings(**_parse_sections(values, origins))  # type: ignore[arg-type]
+    if not settings.site.base_url:
+        settings = dataclasses.replace(settings, base_url_follows_server=True)
+        settings = settings.listening_on(settings.server.host, settings.server.port)
+    return settings
+
+
+def _read_config_file(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> tuple[Path, dict[str, Any]]:
+    """The settings file's path and its TOML tables (none when the default file is absent)."""
     explicit = path is not None or bool(env.get(CONFIG_ENV))
     config_path = Path(path if path is not None else env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-    raw: dict[str, Any] = {}
-    if config_path.exists() or explicit:
-        try:
-            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(str(config_path), "configuration file not found") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(str(config_path), f"cannot read: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(config_path), f"not valid TOML: {exc}") from exc
+    if not (config_path.exists() or explicit):
+        return config_path, {}
+    try:
+        return config_path, tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(config_path), "configuration file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(config_path), f"cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(config_path), f"not valid TOML: {exc}") from exc
 
-    values: dict[str, dict[str, object]] = {name: {} for name in SECTIONS}
-    # Where each value came from, for errors: "site.title" or "FEEDSVC_SITE_TITLE".
-    origin: dict[tuple[str, str], str] = {}
+
+def _add_file_values(values: _RawValues, raw: dict[str, Any], config_path: Path) -> None:
     for section, table in raw.items():
         if section not in SECTIONS:
             raise ConfigError(section, f"unknown section in {config_path}")
@@ -517,6 +538,9 @@ def load_settings(
         for key, value in table.items():
             values[section][key] = value
 
+
+def _add_env_values(values: _RawValues, origins: _Origins, env: Mapping[str, str]) -> None:
+    """``FEEDSVC_<SECTION>_<KEY>`` variables, over the file's values."""
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
             continue
@@ -524,8 +548,11 @@ def load_settings(
         if section not in SECTIONS or not key:
             raise ConfigError(name, "unknown setting in the environment")
         values[section][key] = value
-        origin[(section, key)] = f"{name} ({section}.{key})"
+        origins[(section, key)] = f"{name} ({section}.{key})"
 
+
+def _parse_sections(values: _RawValues, origins: _Origins) -> dict[str, object]:
+    """Every section built from its parsed values; the first bad one raises, named."""
     sections: dict[str, object] = {}
     for section, cls in SECTIONS.items():
         known = {f.name: f for f in dataclasses.fields(cls)}
@@ -537,14 +564,10 @@ def load_settings(
             try:
                 parsed[key] = f.metadata["parse"](value)
             except ValueError as exc:
-                where = origin.get((section, key), f"{section}.{key}")
+                where = origins.get((section, key), f"{section}.{key}")
                 raise ConfigError(where, str(exc)) from exc
         sections[section] = cls(**parsed)
-    settings = Settings(**sections)  # type: ignore[arg-type]
-    if not settings.site.base_url:
-        settings = dataclasses.replace(settings, base_url_follows_server=True)
-        settings = settings.listening_on(settings.server.host, settings.server.port)
-    return settings
+    return sections
 
 
 def listen_url(host: str, port: int) -> str:

@@ -11,6 +11,7 @@ by field (JSON), so a golden cannot lock in a bug.
 
 from __future__ import annotations
 
+import ast
 import json
 import locale
 import re
@@ -31,8 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from feedsvc.dates import EPOCH
 from feedsvc.render import FORMATS, FORMATS_BY_NAME, FeedDocument, atom, rss
-from feedsvc.render._common import EPOCH
 from feedsvc.render._feedgen import FeedBuilder
 from feedsvc.text import collapse_whitespace, xml_safe
 from feedsvc.types import Category, FeedKey, Item
@@ -475,6 +476,30 @@ def test_order_is_the_documents_order() -> None:
     assert [e.findtext(f"{A}id") for e in feed.findall(f"{A}entry")] == [
         i.guid for i in reversed(ALL_ITEMS)
     ]
+
+
+def test_feed_date_is_the_newest_updated_whatever_the_order() -> None:
+    """Same instant, two offsets: the feed shows the same one in any item order."""
+    tied = replace(KO_BUDGET, id="zz-tied", updated=EN_TRANSCRIPT.updated.astimezone(UTC))
+    items = (*ALL_ITEMS, tied)
+    dates = set()
+    for order in (items, tuple(reversed(items))):
+        feed = etree.fromstring(atom.render(replace(doc_for("all_all", "atom"), items=order)))
+        dates.add(feed.findtext(f"{A}updated"))
+    assert dates == {"2024-11-14T23:00:00+00:00"}  # EN_TRANSCRIPT's instant, tied's offset
+
+
+def test_format_modules_never_import_the_render_package_init() -> None:
+    """The registry imports the formats; the formats import ``render.model`` instead."""
+    package = Path(__file__).parent.parent / "feedsvc" / "render"
+    for path in sorted(package.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "feedsvc.render":
+                raise AssertionError(f"{path.name} imports from feedsvc.render's __init__")
+            if isinstance(node, ast.Import):
+                assert all(alias.name != "feedsvc.render" for alias in node.names), path.name
 
 
 # ----------------------------------------------------------------- edge cases

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
-from feedsvc.render import FeedDocument
+from feedsvc.dates import newest_updated
+from feedsvc.render.model import FeedDocument
 from feedsvc.text import collapse_whitespace, xml_safe
 from feedsvc.types import Item
 
 UNTITLED = "(untitled)"
 GENERATOR = "feedsvc"  # never with a version: bytes must not move on an upgrade
-
-# The feed-level date of a feed without items. Fixed, so an empty feed
-# renders to the same bytes forever (no clock anywhere in render/).
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # A fixed table, not ``mimetypes``: that module reads /etc/mime.types and
 # friends, so its answers (and our bytes) would differ between machines.
@@ -77,14 +74,12 @@ def rfc3339(value: datetime) -> str:
 
 
 def feed_updated(doc: FeedDocument) -> datetime:
-    """The feed-level date: the newest ``item.updated``, else a fixed epoch.
+    """The feed-level date (``dates.newest_updated``) as every format carries it.
 
-    Derived from the data only, so bytes (and ETags) move only with content.
+    A feed without items is dated ``dates.EPOCH``, so an empty feed renders to
+    the same bytes forever (no clock anywhere in render/).
     """
-    if not doc.items:
-        return EPOCH
-    # Compare instants; keep the winning item's own offset for display.
-    return moment(max(doc.items, key=lambda item: (item.updated, item.id)).updated)
+    return moment(newest_updated(doc.items))
 
 
 def uri(value: str) -> str:

@@ -42,8 +42,8 @@ from xml.sax.saxutils import quoteattr
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
-from feedsvc.render import FeedDocument
 from feedsvc.render._common import GENERATOR, feed_updated, line, moment, text, title, uri
+from feedsvc.render.model import FeedDocument
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,41 @@ ATOM = "http://www.w3.org/2005/Atom"
 
 _EXTENSION = "feedsvc"  # the attribute feedgen gives our extension on feeds and entries
 # feedgen keeps lastBuildDate in a name-mangled attribute that defaults to now()
-# and has no public way to unset it. Coupled to feedgen 1.x (pinned <2); the
-# guard in FeedBuilder raises loudly if a release renames it.
+# and has no public way to unset it (see unset_rss_last_build_date).
 _RSS_LAST_BUILD = "_FeedGenerator__rss_lastBuildDate"
 
 # An lxml element of feedgen's tree (lxml ships no type stubs; feedgen none either).
 Element = Any
 # (qualified tag, text, attributes) of one element added after feedgen's own.
 _Extra = tuple[str, str | None, dict[str, str]]
+
+
+# feedgen internals. Each is touched in exactly one function below, which
+# raises naming it should a feedgen release move it; the version is pinned in
+# requirements/*.lock and tests/test_feedgen_internals.py checks both.
+
+
+def unset_rss_last_build_date(fg: Any) -> None:
+    """Make ``rss_str()`` write no ``lastBuildDate`` of its own.
+
+    feedgen stamps now() there and formats it with its locale-switching
+    ``formatRFC2822``; ``FeedBuilder`` writes the element itself from the data.
+    """
+    if _RSS_LAST_BUILD not in vars(fg):
+        raise RuntimeError(f"feedgen no longer has {_RSS_LAST_BUILD}; see _feedgen.py")
+    vars(fg)[_RSS_LAST_BUILD] = None
+
+
+def extension_of(owner: Any) -> Any:
+    """Our extension's instance that feedgen made for a feed or an entry.
+
+    ``register_extension`` (feed) and ``add_entry`` (entries) set it as an
+    attribute named after the extension.
+    """
+    extension = getattr(owner, _EXTENSION, None)
+    if not isinstance(extension, (_FeedExtras, _EntryExtras)):
+        raise RuntimeError(f"feedgen no longer sets the {_EXTENSION!r} extension attribute")
+    return extension
 
 
 def rfc822(value: datetime) -> str:
@@ -174,7 +201,7 @@ class FeedBuilder:
             rss=flavour == "rss",
         )
         self.feed = fg
-        self._extras(fg).namespaces.update(namespaces or {})
+        extension_of(fg).namespaces.update(namespaces or {})
 
         feed_title = title(doc.title, GENERATOR)
         fg.id(text(doc.feed_id).strip() or text(doc.self_url))  # RFC 4287 §4.2.6
@@ -191,7 +218,7 @@ class FeedBuilder:
             for hub in hubs:
                 fg.link(href=hub, rel="hub")
         else:
-            self._extras(fg).rss_hubs.extend(hubs)
+            extension_of(fg).rss_hubs.extend(hubs)
         fg.link(href=uri(doc.home_url), rel="alternate", type="text/html")
         if doc.language:
             fg.language(line(doc.language))  # RSS <language>; Atom feed xml:lang
@@ -200,9 +227,7 @@ class FeedBuilder:
         if flavour == "atom":
             fg.updated(updated)  # RFC 4287 §4.2.15, isoformat: no locale involved
         else:
-            if _RSS_LAST_BUILD not in vars(fg):
-                raise RuntimeError(f"feedgen no longer has {_RSS_LAST_BUILD}; see _feedgen.py")
-            vars(fg)[_RSS_LAST_BUILD] = None  # drop feedgen's now() and its locale switch
+            unset_rss_last_build_date(fg)  # drop feedgen's now() and its locale switch
             self.channel_element("lastBuildDate", rfc822(updated))
 
     def entry(self, key: str, *, published: datetime, updated: datetime) -> Any:
@@ -234,7 +259,7 @@ class FeedBuilder:
         self.element(fe, "link", None, attributes)  # feedgen's own would drop rel/type
 
     def channel_element(self, tag: str, content: str) -> None:
-        self._extras(self.feed).elements.append((tag, content, {}))
+        extension_of(self.feed).elements.append((tag, content, {}))
 
     def element(
         self,
@@ -244,11 +269,11 @@ class FeedBuilder:
         attributes: Mapping[str, str] | None = None,
     ) -> None:
         """Add a child element to an entry, after feedgen's own children."""
-        self._extras(fe).elements.append((tag, content, dict(attributes or {})))
+        extension_of(fe).elements.append((tag, content, dict(attributes or {})))
 
     def attribute(self, fe: Any, name: str, value: str) -> None:
         """Set an attribute on the entry element itself (e.g. ``xml:lang``)."""
-        self._extras(fe).attributes[name] = value
+        extension_of(fe).attributes[name] = value
 
     def to_bytes(self) -> bytes:
         """Serialise as pretty-printed UTF-8 XML with a declaration."""
@@ -283,7 +308,3 @@ class FeedBuilder:
                 self.feed.remove_entry(fe)
                 dropped += 1
         return dropped
-
-    @staticmethod
-    def _extras(owner: Any) -> Any:
-        return getattr(owner, _EXTENSION)

@@ -12,7 +12,6 @@ name, then tags as bare terms) and the image as ``link rel="enclosure"``.
 
 from __future__ import annotations
 
-from feedsvc.render import FeedDocument, Format
 from feedsvc.render._common import (
     feed_author,
     image_type,
@@ -26,6 +25,7 @@ from feedsvc.render._common import (
     uri,
 )
 from feedsvc.render._feedgen import XML_LANG, FeedBuilder
+from feedsvc.render.model import FeedDocument, Format
 
 MEDIA_TYPE = "application/atom+xml"
 

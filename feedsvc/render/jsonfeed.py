@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 
-from feedsvc.render import FeedDocument, Format
 from feedsvc.render._common import (
     GENERATOR,
     feed_author,
@@ -32,6 +31,7 @@ from feedsvc.render._common import (
     title,
     uri,
 )
+from feedsvc.render.model import FeedDocument, Format
 from feedsvc.types import Item
 
 MEDIA_TYPE = "application/feed+json"

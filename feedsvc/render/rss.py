@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from html import escape
 
-from feedsvc.render import FeedDocument, Format
 from feedsvc.render._common import (
     image_type,
     item_authors,
@@ -28,6 +27,7 @@ from feedsvc.render._common import (
     uri,
 )
 from feedsvc.render._feedgen import FeedBuilder
+from feedsvc.render.model import FeedDocument, Format
 
 MEDIA_TYPE = "application/rss+xml"
 

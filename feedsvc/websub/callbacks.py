@@ -140,7 +140,6 @@ class CallbackClient:
         timeout: float,
         resolve: Resolver = socket.getaddrinfo,
         connect: Connector = _connect,
-        tls: ssl.SSLContext | None = None,
         check_addresses: bool = True,
     ) -> None:
         self._check = check_addresses
@@ -148,7 +147,6 @@ class CallbackClient:
         self._timeout = timeout
         self._resolve = resolve
         self._connect = connect
-        self._tls = tls
 
     def addresses(self, host: str, port: int) -> list[Address]:
         """Every address of ``host``; ``CallbackRefused`` if any one is refused."""
@@ -195,7 +193,7 @@ class CallbackClient:
         timer.start()
         try:
             if scheme == "https":
-                context = self._tls or ssl.create_default_context()
+                context = ssl.create_default_context()
                 sock = context.wrap_socket(sock, server_hostname=host)
             conn = _OnSocket(sock, host, port)
             sent = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "feedsvc-websub"}
