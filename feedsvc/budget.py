@@ -1,7 +1,7 @@
 """A time and memory budget for every file, and child processes that never outlive their parent.
 
 Owns *where* one file's parse, render and sanitise may run and for how long
-(docs/operations.md, "Budgets"); not how a file is parsed (``pipeline._process``).
+(docs/operations.md, "Budgets"); not how a file is parsed (``fileread.FileReader.read``).
 
 - ``precheck``: shapes that Markdown renders slowly (runs of ``[``, ``![``,
   ``_a``, ``*a``...) are counted on the raw bytes; past ``REFUSE_DELIMITERS``

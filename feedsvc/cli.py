@@ -1,4 +1,4 @@
-"""The ``feedsvc`` command: a thin layer over pipeline, publish, web and watcher.
+"""The ``feedsvc`` command: a thin layer over pipeline, check, publish, web and watcher.
 
 Owns argument parsing, logging set-up, exit codes and what is printed. Each
 command loads the settings once (``--config``, ``$FEEDSVC_CONFIG``, else
@@ -13,15 +13,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 
 from feedsvc import __version__
-from feedsvc.dates import first_seen, utc_now
-from feedsvc.errors import ConfigError, FeedsvcError, SourceError
-from feedsvc.report import MEANING, count_lines, scan_lines
+from feedsvc.dates import utc_now
+from feedsvc.errors import ConfigError, FeedsvcError
+from feedsvc.report import scan_lines
 from feedsvc.settings import Settings, load_settings
-from feedsvc.types import Item
 
 log = logging.getLogger("feedsvc")
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -42,161 +40,14 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from feedsvc.discover import discover, read_source, target_exists, walked_by_name
-    from feedsvc.normalise import document_references, normalise_document
-    from feedsvc.normalise.conventions import not_an_item
-    from feedsvc.normalise.references import local_references
-    from feedsvc.parse import parse_document
+    from feedsvc.check import run_check
 
-    rules = settings.content.rules
-    root = settings.content_root
-    target = Path(args.path).absolute() if args.path else root
-    if target.is_file():
-        if not target.is_relative_to(root):
-            root = target.parent
-        found = discover(
-            root, settings.content.ignore, settings.content.max_file_bytes, rules=rules
-        )
-        wanted = target.relative_to(root).as_posix()
-        files = tuple(f for f in found.files if f.path == wanted)
-        errors = tuple(e for e in found.errors if e.path == wanted)
-        resources = tuple(r for r in found.resources if r == wanted)
-        if not files and not errors and not resources:
-            print(f"{target}: skipped (hidden, ignored, or not a regular file)")
-            return 1
-    else:
-        found = discover(
-            target, settings.content.ignore, settings.content.max_file_bytes, rules=rules
-        )
-        root, files, errors, resources = target, found.files, found.errors, found.resources
-    problems = len(errors)
-    skipped = 0
-    warnings = 0  # local references whose target does not exist
-    ignore = settings.content.ignore
-    for resource in resources:
-        print(f"{resource}: skipped (resource: served, never an item)")
-    for error in errors:
-        print(f"{error.path}: ERROR {error.error}")
-    now = utc_now()
-    claims: list[tuple[datetime, str, str]] = []  # (first seen, path, id) of each item
-    # The scan report's counts, as a first scan of this folder would give them.
-    tally = dict.fromkeys(MEANING, 0)
-    counted: dict[str, str] = {}  # path -> the count its item went to
-    for source in files:
-        try:
-            raw = parse_document(
-                source.path, read_source(root, source, settings.content.max_file_bytes)
-            )
-            reason = not_an_item(raw)
-            if reason is not None:
-                skipped += 1
-                print(f"{source.path}: skipped ({reason})")
-                continue
-            # No store here: the file is seen for the first time, and has never changed.
-            done = normalise_document(
-                raw,
-                settings.site,
-                first_seen=first_seen(source.mtime_ns, now),
-                changed_at=None,
-                rules=rules,
-            )
-            item = done.item
-            refs = document_references(source.path, item.url, settings.site, rules)
-            image = next(
-                (
-                    v
-                    for k in ("image", "cover", "thumbnail")
-                    if isinstance(v := raw.meta.get(k), str)
-                ),
-                None,
-            )
-            targets = local_references(raw.body_html, image, refs)
-        except SourceError as exc:
-            problems += 1
-            print(f"{source.path}: ERROR {exc.reason}")
-            continue
-        item, dates = done.item, done.dates
-        counted[source.path] = _listing(item, now)
-        tally[counted[source.path]] += 1
-        tally["warnings"] += len(raw.warnings) + len(done.warnings)
-        claims.append((first_seen(source.mtime_ns, now), source.path, item.id))
-        print(f"{source.path}:")
-        for warning in raw.warnings + done.warnings:
-            print(f"  warning:    {warning}")
-        print(f"  id:         {item.id}")
-        print(f"  guid:       {item.guid}")
-        print(f"  url:        {item.url}")
-        print(f"  title:      {item.title}")
-        print(f"  language:   {item.language}")
-        cats = ", ".join(f"{c.name} ({c.slug})" for c in item.categories)
-        print(f"  categories: {cats}")
-        if item.tags:
-            print(f"  tags:       {', '.join(item.tags)}")
-        print(f"  authors:    {', '.join(item.authors)}")
-        published = _dated(item.published, dates.published_from, dates.published_guessed)
-        print(f"  published:  {published}")
-        print(f"  updated:    {_dated(item.updated, dates.updated_from, dates.updated_guessed)}")
-        print(f"  image:      {item.image or '-'}")
-        print(f"  draft:      {'yes' if item.draft else 'no'}")
-        summary = item.summary if len(item.summary) <= 120 else item.summary[:119] + "…"
-        print(f"  summary:    {summary}")
-        for ref in targets:
-            if ref.path is None:
-                warnings += 1
-                print(f"  warning:    {ref.reference!r} points outside the content folder")
-            elif not target_exists(root, ref.path, rules.document_extensions) or (
-                ref.path and not walked_by_name(ref.path, ignore)
-            ):
-                warnings += 1
-                print(f"  warning:    {ref.reference!r}: {ref.path} does not exist")
-    for path, reason in _collisions(claims):
-        problems += 1
-        tally[counted[path]] -= 1  # refused: not an item after all
-        print(f"{path}: ERROR {reason}")
-    tally.update(failed=problems, resources=len(resources), ignored=found.ignored)
-    tally["not items"] = skipped
-    tally["documents"] = len(files)
-    print("\n".join(count_lines(tally)))
-    print(
-        f"{len(files) + len(errors) + len(resources)} files, {problems} with problems; "
-        f"skipped: {len(resources)} resources, {skipped} not items; "
-        f"{warnings} missing references"
-    )
-    return 1 if problems else 0
-
-
-def _collisions(claims: list[tuple[datetime, str, str]]) -> list[tuple[str, str]]:
-    """(path, error) of each file refused its id, as a scan of a new folder would (claims.py)."""
-    from feedsvc.claims import Claims, collision_reason
-
-    decided = Claims({}, ())
-    refused = []
-    for _, path, item_id in sorted(claims):
-        claim = decided.claim(path, item_id, "")
-        if claim.verdict == "refuse":
-            assert claim.holder is not None
-            refused.append((path, collision_reason(item_id, claim.holder)))
-    return sorted(refused)
-
-
-def _listing(item: Item, now: datetime) -> str:
-    """Which count an item of ``check`` goes to (``feedsvc.dates.is_listed``)."""
-    from feedsvc.dates import is_listed, shows_at
-
-    if item.draft:
-        return "drafts"
-    if is_listed(item, now):
-        return "items"
-    return "scheduled" if shows_at(item) > now else "expired"
-
-
-def _dated(moment: datetime, source: str, guessed: bool) -> str:
-    """A date for ``check``: where it came from, and GUESSED when no author wrote it."""
-    return f"{moment.isoformat()} ({'GUESSED from ' if guessed else 'from '}{source})"
+    return run_check(settings, args.path, utc_now())
 
 
 def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
-    from feedsvc.publish import FeedCache, feed_url
+    from feedsvc.feed_cache import FeedCache
+    from feedsvc.publish import feed_url
     from feedsvc.render import FORMATS
     from feedsvc.store import open_store
 

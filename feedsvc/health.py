@@ -24,15 +24,12 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from feedsvc.errors import StoreError
 from feedsvc.store import ScanFailure, ScanState, Store
-
-if TYPE_CHECKING:
-    from feedsvc.pipeline import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +220,7 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def assess(
+def assess(  # noqa: PLR0913 - keyword-only facts, each named where it is called
     now: datetime,
     interval_seconds: int,
     *,
@@ -238,53 +235,10 @@ def assess(
     reasons: list[str] = []
     if store_event is not None and now - store_event.at <= timedelta(seconds=2 * interval_seconds):
         reasons.append(f"{store_event.what} (at {_when(store_event.at)})")
+    reasons += _watcher_reasons(now, watcher, supervisor)
     expected = (watcher is not None and not watcher.stopped) or supervisor is not None
-    if supervisor is not None and not supervisor.running:
-        if watcher is None or watcher.at <= supervisor.at:
-            again = (
-                f"; restarting it at {_when(supervisor.restart_at)}"
-                if supervisor.restart_at is not None
-                else ""
-            )
-            reasons.append(
-                f"the watcher is not running: it {supervisor.reason or 'stopped'} "
-                f"at {_when(supervisor.at)}{again}; feeds are not refreshed meanwhile"
-            )
-    elif (
-        supervisor is not None
-        and supervisor.restarts
-        and (watcher is None or watcher.at <= supervisor.at)
-    ):
-        reasons.append(
-            f"the watcher was restarted at {_when(supervisor.at)} after it "
-            f"{supervisor.reason or 'stopped'}, and has not reported yet"
-        )
-    elif watcher is not None and not watcher.stopped:
-        silent = (now - watcher.at).total_seconds()
-        if silent > STALE_BEATS * watcher.beat_seconds + _STALE_MARGIN_SECONDS:
-            reasons.append(
-                f"the watcher has not reported for {silent:.0f} s (last at {_when(watcher.at)}): "
-                "it has stopped or hangs, and feeds are not refreshed"
-            )
     if expected:
-        successes = [
-            t
-            for t in (
-                last_scan.finished_at if last_scan is not None else None,
-                watcher.last_ok_at if watcher is not None else None,
-            )
-            if t is not None
-        ]
-        since = max(successes, default=None)
-        limit = timedelta(seconds=2 * interval_seconds)
-        started = watcher.at if watcher is not None else now
-        if since is None and now - started > limit:
-            reasons.append("no scan has succeeded yet: " + _last_failure(watcher, failure))
-        elif since is not None and now - since > limit:
-            reasons.append(
-                f"no scan has succeeded since {_when(since)}, more than two scan intervals "
-                f"({2 * interval_seconds} s): " + _last_failure(watcher, failure)
-            )
+        reasons += _scan_reasons(now, interval_seconds, last_scan, failure, watcher)
     store_error = store_problem or (watcher.store_error if watcher is not None else None)
     if store_error is None:
         store_error = _store_write_failure(watcher, failure, last_scan)
@@ -293,6 +247,70 @@ def assess(
             f"the store cannot be written ({store_error}): feeds keep their last good state"
         )
     return reasons
+
+
+def _watcher_reasons(
+    now: datetime, watcher: WatcherReport | None, supervisor: SupervisorReport | None
+) -> list[str]:
+    """Whether the watcher runs: stopped, just restarted, or silent for too long."""
+    if supervisor is not None and not supervisor.running:
+        if watcher is not None and watcher.at > supervisor.at:
+            return []
+        again = (
+            f"; restarting it at {_when(supervisor.restart_at)}"
+            if supervisor.restart_at is not None
+            else ""
+        )
+        return [
+            f"the watcher is not running: it {supervisor.reason or 'stopped'} "
+            f"at {_when(supervisor.at)}{again}; feeds are not refreshed meanwhile"
+        ]
+    if (
+        supervisor is not None
+        and supervisor.restarts
+        and (watcher is None or watcher.at <= supervisor.at)
+    ):
+        return [
+            f"the watcher was restarted at {_when(supervisor.at)} after it "
+            f"{supervisor.reason or 'stopped'}, and has not reported yet"
+        ]
+    if watcher is not None and not watcher.stopped:
+        silent = (now - watcher.at).total_seconds()
+        if silent > STALE_BEATS * watcher.beat_seconds + _STALE_MARGIN_SECONDS:
+            return [
+                f"the watcher has not reported for {silent:.0f} s (last at {_when(watcher.at)}): "
+                "it has stopped or hangs, and feeds are not refreshed"
+            ]
+    return []
+
+
+def _scan_reasons(
+    now: datetime,
+    interval_seconds: int,
+    last_scan: ScanState | None,
+    failure: ScanFailure | None,
+    watcher: WatcherReport | None,
+) -> list[str]:
+    """Whether a scan succeeded within two scan intervals (a watcher is expected)."""
+    successes = [
+        t
+        for t in (
+            last_scan.finished_at if last_scan is not None else None,
+            watcher.last_ok_at if watcher is not None else None,
+        )
+        if t is not None
+    ]
+    since = max(successes, default=None)
+    limit = timedelta(seconds=2 * interval_seconds)
+    started = watcher.at if watcher is not None else now
+    if since is None and now - started > limit:
+        return ["no scan has succeeded yet: " + _last_failure(watcher, failure)]
+    if since is not None and now - since > limit:
+        return [
+            f"no scan has succeeded since {_when(since)}, more than two scan intervals "
+            f"({2 * interval_seconds} s): " + _last_failure(watcher, failure)
+        ]
+    return []
 
 
 # What the SQLite and PostgreSQL drivers say when a write is refused for lack of
@@ -321,7 +339,7 @@ def _last_failure(watcher: WatcherReport | None, failure: ScanFailure | None) ->
     return f"the last attempt failed: {reason}" if reason else "see the watcher's log"
 
 
-def watcher_report(
+def watcher_report(  # noqa: PLR0913 - keyword-only facts, each named where it is called
     pid: int,
     now: datetime,
     interval_seconds: int,
@@ -343,10 +361,21 @@ def watcher_report(
     )
 
 
+class ScanOutcomes(Protocol):
+    """What the heartbeat reports of this process's scans (``pipeline.Scanner`` has it).
+
+    A protocol, so this module needs nothing from the pipeline, which uses it
+    (``note_store_event``).
+    """
+
+    last_success_at: datetime | None
+    last_failure: ScanFailure | None
+
+
 class Heartbeat:
     """The watcher's reports: ``beat`` on a timer, ``stop`` when it ends on request."""
 
-    def __init__(self, board: HealthBoard, scanner: Scanner, interval_seconds: int) -> None:
+    def __init__(self, board: HealthBoard, scanner: ScanOutcomes, interval_seconds: int) -> None:
         self._board = board
         self._scanner = scanner
         self._interval = interval_seconds
@@ -377,7 +406,7 @@ def _short(store_error: str) -> str:
     return store_error.rpartition(": ")[2] or store_error
 
 
-def reasons_now(
+def reasons_now(  # noqa: PLR0913 - keyword-only facts, each named where it is called
     store: Store,
     store_url: str,
     interval_seconds: int,
