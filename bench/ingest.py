@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feedsvc.discover import Listings
+from feedsvc.feed_cache import FeedCache
 from feedsvc.pipeline import scan
-from feedsvc.publish import FeedCache
 from feedsvc.settings import Settings, load_settings
 from feedsvc.store import Store, open_store
 

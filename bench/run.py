@@ -154,7 +154,7 @@ def bench_change(n: int, runs: int, seed: int) -> dict[str, Any]:
 
 def bench_serving(n: int, runs: int, seconds: int, seed: int, workers: int) -> dict[str, Any]:
     from bench.ingest import bench_settings
-    from feedsvc.publish import FeedCache
+    from feedsvc.feed_cache import FeedCache
     from feedsvc.store import open_store
     from feedsvc.types import FeedKey
 

@@ -30,7 +30,7 @@ from feedsvc.discover import discover
 from feedsvc.errors import FeedsvcError
 from feedsvc.normalise.urls import FILES_PREFIX
 from feedsvc.pipeline import Scanner
-from feedsvc.publish import STYLESHEET_NAME, feed_path, item_page_path
+from feedsvc.publish import STYLESHEET_NAME, feed_path
 from feedsvc.render import FORMATS
 from feedsvc.settings import Settings
 from feedsvc.store import Store, open_store
@@ -107,7 +107,7 @@ def _served_paths(app: Flask, store: Store) -> Iterator[str]:
             yield feed_path(key, fmt)
     for stored in store.files().values():
         if stored.item_id is not None:
-            yield item_page_path(stored.item_id)
+            yield "/items/" + quote(stored.item_id, safe="/")  # web/pages.py, item_page
 
 
 def _resource_paths(app: Flask) -> Iterator[str]:

@@ -1,37 +1,31 @@
-"""What is published: the feed grid, feed documents and their rendered bytes.
+"""What is published: feed URLs, titles, documents and their rendered bytes; not caching.
 
-Owns choosing a feed's items and metadata from the store and settings,
-rendering them once per store change, and keeping the bytes, their gzip form
-and their validators for lookup. It knows nothing of HTTP requests: the web
-layer and ``feedsvc build`` both take their bytes from here, so a static
-build and the live service serve identical feeds.
+Owns a feed's metadata (from its items and the settings), its URL, and its
+rendered bytes with their gzip form and validators (``render_feed``). When
+feeds are rendered and how long they are kept is ``feed_cache``'s. It knows
+nothing of HTTP requests: the web layer and ``feedsvc build`` both take their
+bytes from here, so a static build and the live service serve identical feeds.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import math
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
 
-from feedsvc.errors import StoreError
+from feedsvc.dates import newest_updated
 from feedsvc.normalise.slug import slugify
 from feedsvc.normalise.urls import tag_uri
-from feedsvc.render import FORMATS, FORMATS_BY_NAME, FeedDocument, Format
-from feedsvc.rendered_lru import RenderedLru
+from feedsvc.render import FORMATS_BY_NAME, FeedDocument, Format
 from feedsvc.settings import Settings
-from feedsvc.store import Store
 from feedsvc.types import ALL as TYPES_ALL
 from feedsvc.types import (
     FACET_AUTHOR,
     FACET_CATEGORY,
     FACET_TAG,
-    TERM_FACETS,
     FeedInfo,
     FeedKey,
     Item,
@@ -40,9 +34,6 @@ from feedsvc.types import (
 ALL = TYPES_ALL  # the grid word (feedsvc.types.GRID_WORDS)
 # Where the built-in WebSub hub takes subscriptions (web/websub.py).
 HUB_PATH = "/websub"
-# Feeds carry dates from their items; an empty grid cell never renders, so this
-# only dates a feed whose items somehow carry none (kept fixed for stable bytes).
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def feed_path(key: FeedKey, fmt: Format) -> str:
@@ -101,10 +92,6 @@ def stylesheet_href(settings: Settings) -> str:
     return urlsplit(settings.site.base_url).path.rstrip("/") + "/" + STYLESHEET_NAME
 
 
-def item_page_path(item_id: str) -> str:
-    return "/items/" + quote(item_id, safe="/")
-
-
 def feed_title(settings: Settings, info: FeedInfo) -> str:
     """``Site``, ``Site: News Today``, ``Site (ko)``, ``Site: 정치 (ko)``,
     ``Site: tag 국회 (ko)``, ``Site: by Kim Min-su``."""
@@ -144,7 +131,7 @@ def item_feeds(item: Item) -> tuple[FeedInfo, ...]:
     return tuple(once.values())
 
 
-def _term_names(items: tuple[Item, ...], key: FeedKey) -> Iterator[str]:
+def term_names(items: tuple[Item, ...], key: FeedKey) -> Iterator[str]:
     """The display names the newest items give a tag or author slug."""
     for item in items:
         names = item.tags if key.facet == FACET_TAG else item.authors
@@ -200,163 +187,15 @@ def render_feed(
     doc = feed_document(settings, info, fmt, items)
     body = fmt.render(doc)
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-    newest = max((item.updated for item in items), default=EPOCH)
     return RenderedFeed(
         body=body,
         # mtime=0 keeps the gzip bytes (and so the gzip ETag) a function of the body alone.
         gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
         etag=f'"{digest}"',
         gzip_etag=f'"{digest}-gz"',
-        last_modified=newest.astimezone(UTC),
+        last_modified=newest_updated(items).astimezone(UTC),
         content_type=fmt.content_type,
         item_count=len(items),
         link=link_header(doc.hubs, doc.self_url),
         styled=fmt.styled,
     )
-
-
-class FeedCache:
-    """Rendered feeds by (key, format), valid for one store generation.
-
-    The hot path is a dictionary lookup plus one cheap ``generation()`` read.
-    When the generation moves, the grid is re-read and feeds are rendered
-    again lazily, each at most once per generation. Thread-safe.
-
-    Tag and author feeds are not read at start-up: each is rendered on its
-    first request and kept in a ``RenderedLru`` of ``feeds.term_cache_bytes``
-    for the generation. A feed that once had items and has none now (any
-    facet; ``Store.known_feed``) renders as a valid feed without items; a
-    feed that never existed is None (404).
-
-    ``recheck_seconds`` > 0 trusts a generation read for that long (the
-    servers use 0.05 s): the read is half the cost of a feed request (SQLite
-    ~25 µs, PostgreSQL ~110 µs; bench/README.md). A scan in this process calls
-    ``settle()``, which makes this process see it at once and returns only when
-    every other process's trusted read has expired, so whoever asked for the
-    scan sees its result from any worker.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        *,
-        recheck_seconds: float = 0.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._settings = settings
-        self._store = store
-        self._lock = threading.Lock()
-        self._generation = -1
-        self._grid: dict[FeedKey, FeedInfo] = {}
-        self._rendered: dict[tuple[FeedKey, str], RenderedFeed] = {}
-        self._terms: RenderedLru[RenderedFeed] = RenderedLru(settings.feeds.term_cache_bytes)
-        self._term_lists: dict[str, tuple[FeedInfo, ...]] = {}
-        self._recheck = recheck_seconds
-        self._monotonic = monotonic
-        self._checked_at = -math.inf
-
-    def settle(self) -> None:
-        """After a scan committed: forget the trusted read, then wait out the others'."""
-        with self._lock:
-            self._checked_at = -math.inf
-        if self._recheck > 0:
-            time.sleep(self._recheck)
-
-    def _sync(self) -> tuple[int, dict[FeedKey, FeedInfo], dict[tuple[FeedKey, str], RenderedFeed]]:
-        if self._recheck > 0:
-            now = self._monotonic()
-            with self._lock:
-                if self._generation >= 0 and now - self._checked_at < self._recheck:
-                    return self._generation, self._grid, self._rendered
-        else:
-            now = 0.0
-        try:
-            generation = self._store.generation()
-        except StoreError:
-            with self._lock:
-                if self._generation < 0:
-                    raise
-                # The store is down (a restart, a dropped connection): subscribers
-                # keep getting the last feeds rendered rather than errors.
-                return self._generation, self._grid, self._rendered
-        with self._lock:
-            if generation != self._generation:
-                self._grid = {info.key: info for info in self._store.feeds()}
-                self._rendered = {}
-                self._term_lists = {}
-                self._generation = generation
-            self._checked_at = now
-            return self._generation, self._grid, self._rendered
-
-    def grid(self) -> tuple[FeedInfo, ...]:
-        """Every feed that exists now, sorted by key."""
-        return tuple(self._sync()[1].values())
-
-    def term_grid(self, facet: str) -> tuple[FeedInfo, ...]:
-        """Every tag (or author) feed that has items now, sorted by slug, ``all`` first.
-
-        Read once per generation, on first use: listing pages and the OPML only.
-        """
-        generation = self._sync()[0]
-        with self._lock:
-            found = self._term_lists.get(facet)
-        if found is not None:
-            return found
-        found = self._store.term_feeds(facet)
-        with self._lock:
-            if self._generation == generation:
-                self._term_lists[facet] = found
-        return found
-
-    def get(self, key: FeedKey, fmt_name: str) -> RenderedFeed | None:
-        """The rendered feed, or None when that feed never existed or no such format."""
-        fmt = FORMATS_BY_NAME.get(fmt_name)
-        if fmt is None:
-            return None
-        generation, grid, rendered = self._sync()
-        if key.facet != FACET_CATEGORY:
-            return self._term_feed(generation, key, fmt)
-        found = rendered.get((key, fmt.name))
-        if found is not None:
-            return found
-        info = grid.get(key)
-        if info is None:
-            info = self._store.known_feed(key)
-            if info is None:
-                return None
-            items: tuple[Item, ...] = ()  # it once existed: a valid feed, no items
-        else:
-            items = self._store.items_for(key, self._settings.feeds.max_items)
-        feed = render_feed(self._settings, info, fmt, items)
-        with self._lock:
-            if self._generation == generation:
-                self._rendered[(key, fmt.name)] = feed
-        return feed
-
-    def _term_feed(self, generation: int, key: FeedKey, fmt: Format) -> RenderedFeed | None:
-        found = self._terms.get(generation, (key, fmt.name))
-        if found is not None:
-            return found
-        known = self._store.known_feed(key)  # also its display name
-        if known is None:
-            return None
-        items = self._store.items_for(key, self._settings.feeds.max_items)
-        name = next(iter(_term_names(items, key)), known.category_name)
-        info = FeedInfo(key=key, item_count=len(items), category_name=name)
-        feed = render_feed(self._settings, info, fmt, items)
-        self._terms.put(generation, (key, fmt.name), feed)
-        return feed
-
-    def term_cache_stats(self) -> tuple[int, int]:
-        """(tag and author feeds kept rendered, their bytes)."""
-        return self._terms.stats()
-
-    def all_feeds(self) -> Iterator[tuple[FeedInfo, Format, RenderedFeed]]:
-        """Every feed with items, grid first, then tags and authors, in every format."""
-        infos = (*self.grid(), *(i for facet in TERM_FACETS for i in self.term_grid(facet)))
-        for info in infos:
-            for fmt in FORMATS:
-                feed = self.get(info.key, fmt.name)
-                if feed is not None:
-                    yield info, fmt, feed

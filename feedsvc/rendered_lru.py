@@ -1,16 +1,18 @@
-"""A byte-bounded LRU of rendered feeds for one store generation; owns nothing else.
+"""Containers of rendered feeds for one store generation; own nothing else.
 
-Tag and author feeds are far too many to render up front (a site with 5,000
-tags has tens of thousands of them, in three formats): ``FeedCache`` renders
-one on its first request and keeps it here. Memory stays under a byte budget
-(``feeds.term_cache_bytes``) however many feeds are asked for.
+``RenderedOnce`` keeps every feed of the grid, each rendered at most once;
+``RenderedLru`` keeps tag and author feeds under a byte budget (a site with
+5,000 tags has tens of thousands of them, in three formats: far too many to
+render up front). Both render a missing value once however many threads ask
+for it together (``InFlight``): the others wait for that render.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Generic, Protocol, TypeVar
 
 
@@ -19,27 +21,93 @@ class Sized(Protocol):
     def nbytes(self) -> int: ...
 
 
-V = TypeVar("V", bound=Sized)
+V = TypeVar("V")
+S = TypeVar("S", bound=Sized)
 
 
-class RenderedLru(Generic[V]):
+class InFlight(Generic[V]):
+    """Renders running now, by key: a second thread asking for a key waits for the first.
+
+    Keeps nothing once a render ended. ``run(key, lookup, make)`` returns
+    ``lookup()`` when it finds the value (another thread may have just kept
+    it), else ``make()``, called by exactly one of the threads asking at once;
+    the others get its value or its exception.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[Hashable, Future[V | None]] = {}
+
+    def run(
+        self, key: Hashable, lookup: Callable[[], V | None], make: Callable[[], V | None]
+    ) -> V | None:
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                mine: Future[V | None] = Future()
+                self._running[key] = mine
+        if running is not None:
+            return running.result()
+        try:
+            value = lookup()
+            if value is None:
+                value = make()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+        mine.set_result(value)
+        return value
+
+
+class RenderedOnce(Generic[V]):
+    """Values by key for ONE store generation, each made at most once; never evicts.
+
+    A key whose ``make`` returns None (no such feed) is not kept: unknown
+    names cannot grow it. Reads take no lock; nothing outside touches its fields.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, V] = {}
+        self._inflight: InFlight[V] = InFlight()
+
+    def kept(self, key: Hashable) -> V | None:
+        return self._values.get(key)
+
+    def get(self, key: Hashable, make: Callable[[], V | None]) -> V | None:
+        """The kept value, else ``make()``'s (made once for threads asking together)."""
+        found = self._values.get(key)
+        if found is not None:
+            return found
+        return self._inflight.run(key, lambda: self._values.get(key), lambda: self._keep(key, make))
+
+    def _keep(self, key: Hashable, make: Callable[[], V | None]) -> V | None:
+        value = make()
+        if value is not None:
+            self._values[key] = value
+        return value
+
+
+class RenderedLru(Generic[S]):
     """Values by key, valid for ONE store generation, at most ``budget`` bytes.
 
-    ``get(generation, key)`` and ``put(generation, key, value)`` name the
-    generation the caller read: a newer one empties the cache first (its
-    values describe items that may have changed), and a value rendered for an
-    older one is dropped rather than stored. Least recently used values leave
-    first once the values' ``nbytes`` add up to more than ``budget``; a value
-    larger than the whole budget is never kept. Thread-safe; nothing outside
-    touches its fields.
+    ``get(generation, key, make)`` names the generation the caller read: a
+    newer one empties the cache first (its values describe items that may
+    have changed), and a value rendered for an older one is returned but not
+    kept. Least recently used values leave first once the values' ``nbytes``
+    add up to more than ``budget``; a value larger than the whole budget is
+    never kept. Thread-safe; nothing outside touches its fields.
     """
 
     def __init__(self, budget: int) -> None:
         self._budget = budget
         self._lock = threading.Lock()
         self._generation = -1
-        self._values: OrderedDict[Hashable, V] = OrderedDict()
+        self._values: OrderedDict[Hashable, S] = OrderedDict()
         self._bytes = 0
+        self._inflight: InFlight[S] = InFlight()
 
     def _move_to(self, generation: int) -> bool:
         """Empty the cache for a newer generation; False for an older one (lock held)."""
@@ -49,7 +117,23 @@ class RenderedLru(Generic[V]):
             self._generation = generation
         return generation == self._generation
 
-    def get(self, generation: int, key: Hashable) -> V | None:
+    def get(self, generation: int, key: Hashable, make: Callable[[], S | None]) -> S | None:
+        """The kept value, else ``make()``'s (rendered once for threads asking together)."""
+        found = self._lookup(generation, key)
+        if found is not None:
+            return found
+
+        def make_and_keep() -> S | None:
+            value = make()
+            if value is not None:
+                self._put(generation, key, value)
+            return value
+
+        return self._inflight.run(
+            (generation, key), lambda: self._lookup(generation, key), make_and_keep
+        )
+
+    def _lookup(self, generation: int, key: Hashable) -> S | None:
         with self._lock:
             if not self._move_to(generation):
                 return None
@@ -58,7 +142,7 @@ class RenderedLru(Generic[V]):
                 self._values.move_to_end(key)
             return value
 
-    def put(self, generation: int, key: Hashable, value: V) -> None:
+    def _put(self, generation: int, key: Hashable, value: S) -> None:
         size = value.nbytes
         with self._lock:
             if not self._move_to(generation) or size > self._budget:

@@ -17,8 +17,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from feedsvc.feed_cache import FeedCache
 from feedsvc.pipeline import Scanner, scan
-from feedsvc.publish import FeedCache
 from feedsvc.render import FORMATS
 from feedsvc.store import ScanChanges, open_store
 

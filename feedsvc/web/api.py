@@ -17,8 +17,9 @@ from flask import Blueprint, Response, jsonify, request
 from feedsvc import health
 from feedsvc.errors import ContentRootError, StoreError
 from feedsvc.publish import ALL
-from feedsvc.store import ScanFailure, ScanState
-from feedsvc.web import Services, services, websub
+from feedsvc.store import FileEventsState, ScanFailure, ScanState
+from feedsvc.web.services import Services, services
+from feedsvc.web.websub import hub_metric_lines, hub_status
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -54,7 +55,7 @@ def refresh() -> Response:
         return response
     try:
         report = svc.scanner.run()
-        svc.feeds.settle()  # every worker serves this scan's feeds once we answer
+        svc.feeds.changed()  # every worker serves this scan's feeds once we answer
     except ContentRootError as exc:  # logged by the Scanner, with the folder's path
         return _json({"error": exc.reason}, 503)
     except StoreError:
@@ -73,14 +74,7 @@ def status() -> Response:
         events = svc.store.file_events()
     except StoreError:
         return _json({"status": "degraded", "error": "the store is not available"}, 503)
-    # A failure this process saw but the store could not record (it refused writes).
-    own = svc.scanner.last_failure
-    if (
-        own is not None
-        and (failure is None or own.failed_at > failure.failed_at)
-        and (state is None or own.failed_at > state.finished_at)
-    ):
-        failure = own
+    failure = _own_failure(svc, state, failure)
     counts = {info.key.language: info.item_count for info in grid if info.key.category == ALL}
     payload: dict[str, object] = {
         "status": "ok",
@@ -94,13 +88,7 @@ def status() -> Response:
         # docs/dates.md: items the clock will bring into the feeds, or take out.
         "scheduled": _scheduled(svc),
         # None until a watcher ran: then whether it sees writes as they happen.
-        "file_events": None
-        if events is None
-        else {
-            "available": events.available,
-            "reason": events.reason,
-            "since": events.since.isoformat(),
-        },
+        "file_events": None if events is None else _file_events(events),
     }
     if state is not None:
         interval = timedelta(seconds=svc.settings.watch.interval_seconds)
@@ -116,17 +104,10 @@ def status() -> Response:
             payload["status"] = "degraded"
     if svc.settings.websub.hub or svc.settings.websub.hubs:
         try:
-            payload["websub"] = websub.status(svc)
+            payload["websub"] = hub_status(svc)
         except StoreError:
             payload["websub"] = None
-    reasons, watcher = health.reasons_now(
-        svc.store,
-        svc.settings.store.url,
-        svc.settings.watch.interval_seconds,
-        svc.clock(),
-        last_scan=state,
-        failure=failure,
-    )
+    reasons, watcher = _health(svc, state, failure)
     failure = _newest_failure(failure, state, watcher)
     if failure is not None:
         # The last scan failed as a whole: the feeds serve the last good state.
@@ -138,6 +119,42 @@ def status() -> Response:
         payload["status"] = "degraded"
         payload["reasons"] = reasons
     return _json(payload)
+
+
+def _own_failure(
+    svc: Services, state: ScanState | None, failure: ScanFailure | None
+) -> ScanFailure | None:
+    """A failure this process saw but the store could not record (it refused writes)."""
+    own = svc.scanner.last_failure
+    if (
+        own is not None
+        and (failure is None or own.failed_at > failure.failed_at)
+        and (state is None or own.failed_at > state.finished_at)
+    ):
+        return own
+    return failure
+
+
+def _file_events(events: FileEventsState) -> dict[str, object]:
+    return {
+        "available": events.available,
+        "reason": events.reason,
+        "since": events.since.isoformat(),
+    }
+
+
+def _health(
+    svc: Services, state: ScanState | None, failure: ScanFailure | None
+) -> tuple[list[str], health.WatcherReport | None]:
+    """The reasons to be degraded now, and the watcher's report: /api/status and /healthz."""
+    return health.reasons_now(
+        svc.store,
+        svc.settings.store.url,
+        svc.settings.watch.interval_seconds,
+        svc.clock(),
+        last_scan=state,
+        failure=failure,
+    )
 
 
 def _newest_failure(
@@ -184,14 +201,7 @@ def healthz() -> Response:
         failure = svc.store.last_failure()
     except StoreError:
         return Response("store unavailable\n", 503, content_type="text/plain; charset=utf-8")
-    reasons, _watcher = health.reasons_now(
-        svc.store,
-        svc.settings.store.url,
-        svc.settings.watch.interval_seconds,
-        svc.clock(),
-        last_scan=state,
-        failure=failure,
-    )
+    reasons, _watcher = _health(svc, state, failure)
     text = "ok\n" if not reasons else "degraded: " + "; ".join(reasons) + "\n"
     return Response(text, 200, content_type="text/plain; charset=utf-8")
 
@@ -240,7 +250,7 @@ def metrics() -> Response:
     if svc.settings.websub.hub or svc.settings.websub.hubs:
         # The store is down: the hub's figures come back with it.
         with contextlib.suppress(StoreError):
-            lines += websub.metric_lines(svc)
+            lines += hub_metric_lines(svc)
     return Response(
         "\n".join(lines) + "\n", 200, content_type="text/plain; version=0.0.4; charset=utf-8"
     )

@@ -14,14 +14,14 @@ so both fronts give identical statuses, headers and bodies.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, request
 
 from feedsvc.types import FACET_CATEGORY, TERM_FACETS, FeedKey
-from feedsvc.web import Services, services
-from feedsvc.web.conditional import Answer, feed_answer
+from feedsvc.web.conditional import Answer, Asked, feed_answer
+from feedsvc.web.services import Services, services
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -35,15 +35,7 @@ _PREFIX = "/feeds/"
 _STATUS = {200: "200 OK", 304: "304 NOT MODIFIED"}
 
 
-def answer(
-    svc: Services,
-    language: str,
-    name: str,
-    method: str,
-    header: Callable[[str], str | None],
-    *,
-    facet: str = FACET_CATEGORY,
-) -> Answer | None:
+def answer(svc: Services, language: str, facet: str, name: str, asked: Asked) -> Answer | None:
     """The answer for one feed URL, or None when no such feed exists (404)."""
     category, dot, fmt = name.rpartition(".")
     if not dot or not category or (facet != FACET_CATEGORY and facet not in TERM_FACETS):
@@ -52,21 +44,14 @@ def answer(
     if rendered is None:
         return None
     return feed_answer(
-        rendered,
-        method=method,
-        if_none_match=header("If-None-Match"),
-        if_modified_since=header("If-Modified-Since"),
-        accept_encoding=header("Accept-Encoding"),
-        accept=header("Accept"),
-        cache_seconds=svc.settings.feeds.cache_seconds,
-        now=svc.clock(),
+        rendered, asked, cache_seconds=svc.settings.feeds.cache_seconds, now=svc.clock()
     )
 
 
 @bp.route(RULE, methods=["GET", "HEAD"])
 @bp.route(TERM_RULE, methods=["GET", "HEAD"])
 def feed(language: str, name: str, facet: str = FACET_CATEGORY) -> Response:
-    found = answer(services(), language, name, request.method, request.headers.get, facet=facet)
+    found = answer(services(), language, facet, name, Asked.of(request.method, request.headers.get))
     if found is None:
         abort(404)
     response = Response(found.body, found.status)
@@ -113,7 +98,7 @@ class FeedFastPath:
             return value if isinstance(value, str) else None
 
         try:
-            found = answer(self._svc, language, name, method, header, facet=facet)
+            found = answer(self._svc, language, facet, name, Asked.of(method, header))
         except Exception:  # Flask asks again, then logs and answers 500 its own way
             found = None
         if found is None:

@@ -3,8 +3,8 @@
 So that the relative references of documents work in a reader and on the
 item page (normalise/references.py builds the URLs), every *resource* under
 the content root (``feedsvc.classify``) is served with its content type, a
-strong ETag, ``Last-Modified``, 304, ``Cache-Control``, HEAD and byte ranges
-(Werkzeug's conditional and range handling, not hand-written).
+strong ETag, ``Last-Modified``, ``Cache-Control``, HEAD, 304 by the rule every
+route follows (``revalidate``), and byte ranges (Werkzeug's range handling).
 
 Never served, always the same plain 404: hidden names, ``content.ignore``
 matches, documents (their source is not published, only their item),
@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, request
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
-from werkzeug.http import parse_date
 from werkzeug.wsgi import wrap_file
 
 from feedsvc.classify import SNIFF_BYTES, sniff
 from feedsvc.discover import open_source, walked_by_name
 from feedsvc.errors import SourceError
 from feedsvc.normalise.urls import FILES_PREFIX
-from feedsvc.web import services
+from feedsvc.web.revalidate import revalidate
+from feedsvc.web.services import services
 
 bp = Blueprint("files", __name__)
 
@@ -80,7 +80,12 @@ def _etag(st: os.stat_result) -> str:
     # Any write moves mtime_ns (nanoseconds) or the size, a replaced file has
     # another inode: the same triple means the same bytes, so the tag is strong.
     key = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode("ascii")
-    return hashlib.blake2b(key, digest_size=12).hexdigest()
+    return '"' + hashlib.blake2b(key, digest_size=12).hexdigest() + '"'
+
+
+# Decided by ``revalidate`` before Werkzeug sees the request: Werkzeug would
+# read an unquoted If-None-Match as a tag and answer 304 to a future date.
+_VALIDATORS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 
 
 @bp.route(FILES_PREFIX + "<path:path>", methods=["GET", "HEAD"])
@@ -118,19 +123,16 @@ def resource(path: str) -> Response:
     response.content_length = st.st_size
     now = svc.clock()
     # RFC 9110 §8.8.2.1: never later than the answer itself.
-    response.last_modified = min(datetime.fromtimestamp(st.st_mtime, UTC), now)
-    response.set_etag(_etag(st))
+    modified = min(datetime.fromtimestamp(st.st_mtime, UTC), now)
+    response.last_modified = modified
     response.cache_control.public = True
     response.cache_control.max_age = svc.settings.feeds.cache_seconds
-    environ = request.environ
-    since = parse_date(request.headers.get("If-Modified-Since"))
-    if since is not None and since > now:
-        # A date in the future proves nothing about the client's copy (RFC 9110
-        # §13.1.3); Werkzeug would answer 304 to it, so it is not passed on.
-        environ = {k: v for k, v in environ.items() if k != "HTTP_IF_MODIFIED_SINCE"}
+    if revalidate(response, now=now, etag=_etag(st), last_modified=modified).status_code == 304:
+        return response  # Werkzeug sends no body and closes the file
+    environ = {k: v for k, v in request.environ.items() if k not in _VALIDATORS}
     try:
         response.make_conditional(environ, accept_ranges=True, complete_length=st.st_size)
     except RequestedRangeNotSatisfiable:  # 416: the answer never reaches the file
         file.close()
         raise
-    return response  # make_conditional changed it in place (304, 206 or 416)
+    return response  # make_conditional changed it in place (206, 412 or 416)

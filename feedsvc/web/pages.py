@@ -1,19 +1,20 @@
 """Pages for people: the index, the tag and author list, the OPML, item pages, the XSLT.
 
 Owns HTML and OPML; every link is absolute from ``site.base_url`` or a
-root-relative path, never derived from the request's Host.
+root-relative path, never derived from the request's Host. Each page is
+rendered per request and answered through ``revalidate`` (a strong ETag from
+its bytes, 304 when the client's copy is current), like the feeds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template
 
 from feedsvc.publish import (
     ALL,
@@ -27,7 +28,8 @@ from feedsvc.render import FORMATS
 from feedsvc.settings import Settings
 from feedsvc.text import collapse_whitespace, xml_safe
 from feedsvc.types import FACET_AUTHOR, FACET_TAG, TERM_FACETS, FeedInfo, FeedKey, Item
-from feedsvc.web import services
+from feedsvc.web.revalidate import revalidate, strong_etag
+from feedsvc.web.services import services
 
 bp = Blueprint("pages", __name__)
 
@@ -41,7 +43,8 @@ _PAGE_HEADERS = {
 
 
 def _page(html: str) -> Response:
-    return Response(html, 200, headers=_PAGE_HEADERS, content_type="text/html; charset=utf-8")
+    response = Response(html, 200, headers=_PAGE_HEADERS, content_type="text/html; charset=utf-8")
+    return revalidate(response, now=services().clock())
 
 
 HEADLINES = 10  # newest items on the index
@@ -121,12 +124,13 @@ def opml() -> Response:
         f"  <head>\n    <title>{escape(xml_safe(settings.site.title))}</title>\n  </head>\n"
         "  <body>\n" + "\n".join(outlines) + "\n  </body>\n</opml>\n"
     )
-    return Response(
+    response = Response(
         body.encode("utf-8"),
         200,
         content_type="text/x-opml; charset=utf-8",
         headers={"Access-Control-Allow-Origin": "*"},
     )
+    return revalidate(response, now=svc.clock())
 
 
 # The body's own first heading, when it repeats the title the page already shows.
@@ -173,11 +177,9 @@ def stylesheet() -> Response:
         body = render_template(
             "feed.xsl", default_language=svc.settings.site.default_language
         ).encode("utf-8")
-        cached = (body, hashlib.blake2b(body, digest_size=12).hexdigest())
+        cached = (body, strong_etag(body))
         current_app.extensions["feedsvc.stylesheet"] = cached
     body, etag = cached
     response = Response(body, 200, content_type="application/xslt+xml; charset=utf-8")
-    response.set_etag(etag)
     response.headers["Cache-Control"] = f"public, max-age={svc.settings.feeds.cache_seconds}"
-    response.make_conditional(request)  # turns itself into a 304 when it matches
-    return response
+    return revalidate(response, now=svc.clock(), etag=etag)

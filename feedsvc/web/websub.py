@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, request
 
 from feedsvc.publish import HUB_PATH, feed_at, hub_urls
 from feedsvc.store.hub import DELIVER, LATENCY_BUCKETS, PUBLISH, VERIFY
-from feedsvc.web import Services, services
+from feedsvc.web.services import Services, services
 from feedsvc.websub.subscribe import RequestRefused, read_request
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def hub() -> Response:
     return _text("accepted: the hub will verify this request with the callback", 202)
 
 
-def status(svc: Services) -> dict[str, object]:
+def hub_status(svc: Services) -> dict[str, object]:
     """The hub in ``/api/status``: subscriptions, and deliveries pending or failing."""
     stats = svc.store.hub().stats(svc.clock())
     counted = stats.counters
@@ -87,7 +87,42 @@ def status(svc: Services) -> dict[str, object]:
     }
 
 
-def metric_lines(svc: Services) -> list[str]:
+# The hub's counters in /metrics: (name, help, label, ((label value, counter key), ...)).
+_COUNTERS = (
+    (
+        "deliveries_total",
+        "Content distributions to subscribers.",
+        "outcome",
+        (("ok", "deliveries_ok"), ("failed", "deliveries_failed")),
+    ),
+    (
+        "verifications_total",
+        "Verifications of intent.",
+        "outcome",
+        (("confirmed", "verifications_confirmed"), ("failed", "verifications_failed")),
+    ),
+    (
+        "publishes_total",
+        "Pings of external hubs.",
+        "outcome",
+        (("ok", "publishes_ok"), ("failed", "publishes_failed")),
+    ),
+    (
+        "subscriptions_ended_total",
+        "Subscriptions ended by the hub.",
+        "reason",
+        (("dropped", "subscriptions_dropped"), ("expired", "subscriptions_expired")),
+    ),
+    (
+        "callbacks_refused_total",
+        "Callbacks refused for their address.",
+        "",
+        (("", "callbacks_refused"),),
+    ),
+)
+
+
+def hub_metric_lines(svc: Services) -> list[str]:
     """The hub in ``/metrics`` (Prometheus text), from the store: the same in every worker."""
     stats = svc.store.hub().stats(svc.clock())
     counted = stats.counters
@@ -102,39 +137,7 @@ def metric_lines(svc: Services) -> list[str]:
         for state in ("due", "in_flight", "retrying"):
             n = stats.jobs.get((kind, state), 0)
             out.append(f'feedsvc_websub_jobs{{kind="{kind}",state="{state}"}} {n}')
-    counters = (
-        (
-            "deliveries_total",
-            "Content distributions to subscribers.",
-            "outcome",
-            (("ok", "deliveries_ok"), ("failed", "deliveries_failed")),
-        ),
-        (
-            "verifications_total",
-            "Verifications of intent.",
-            "outcome",
-            (("confirmed", "verifications_confirmed"), ("failed", "verifications_failed")),
-        ),
-        (
-            "publishes_total",
-            "Pings of external hubs.",
-            "outcome",
-            (("ok", "publishes_ok"), ("failed", "publishes_failed")),
-        ),
-        (
-            "subscriptions_ended_total",
-            "Subscriptions ended by the hub.",
-            "reason",
-            (("dropped", "subscriptions_dropped"), ("expired", "subscriptions_expired")),
-        ),
-        (
-            "callbacks_refused_total",
-            "Callbacks refused for their address.",
-            "",
-            (("", "callbacks_refused"),),
-        ),
-    )
-    for name, help_text, label, values in counters:
+    for name, help_text, label, values in _COUNTERS:
         metric = f"feedsvc_websub_{name}"
         out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
         for value, key in values:

@@ -36,7 +36,8 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from feedsvc.errors import StoreError
-from feedsvc.publish import FeedCache, RenderedFeed, feed_at, feed_url
+from feedsvc.feed_cache import FeedCache
+from feedsvc.publish import RenderedFeed, feed_at, feed_url
 from feedsvc.render import FORMATS
 from feedsvc.settings import Settings
 from feedsvc.store import Store
