@@ -129,7 +129,7 @@ def polling_baseline(interval: float, cache: float) -> dict[str, float]:
     return {"median_s": quantile(0.5), "p99_s": quantile(0.99), "worst_s": lo + hi}
 
 
-def measure(files: int, changes: int, settle: int, seed: int) -> dict[str, Any]:
+def measure(files: int, changes: int, settle: int, seed: int) -> dict[str, Any]:  # noqa: PLR0915 - one measurement read top to bottom: start, subscribe, write, time, stop
     corpus = ensure_corpus(files, seed)
     work = Path(tempfile.mkdtemp(prefix="feedsvc-push-"))
     content = work / "content"

@@ -173,7 +173,7 @@ def test_a_reader_during_a_rebuild_never_misses_a_file(tmp_path: Path, content_d
     assert b"Note 2" in (out / "feeds" / "all" / "all.rss").read_bytes()
 
 
-def test_nginx_serves_the_build_with_the_headers_of_the_service(
+def test_nginx_serves_the_build_with_the_headers_of_the_service(  # noqa: PLR0915 - one scenario: build, serve with nginx, compare every header
     tmp_path: Path, content_dir: Path
 ) -> None:
     """deploy/nginx-static.conf, run by a real nginx over a build, as the docs say."""

@@ -368,7 +368,7 @@ http {{
 
 
 @pytest.mark.slow
-def test_nginx_proxy_cache_keeps_revalidates_and_serves_changes(
+def test_nginx_proxy_cache_keeps_revalidates_and_serves_changes(  # noqa: PLR0915 - one scenario through a real proxy cache, step by step
     tmp_path: Path, content_dir: Path, serve: Any, procs: Callable[..., Proc]
 ) -> None:
     nginx = require("nginx")

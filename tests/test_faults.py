@@ -557,7 +557,7 @@ def test_the_watcher_reports_a_vanished_folder_to_every_process(
 # --- files change while scans run ---------------------------------------------------------------
 
 
-def test_files_written_replaced_and_deleted_while_scans_run(
+def test_files_written_replaced_and_deleted_while_scans_run(  # noqa: PLR0915 - one scenario: a writer and scans racing, then every check
     tmp_path: Path, content_dir: Path, make_settings
 ) -> None:
     settings: Settings = make_settings(content_dir)

@@ -482,7 +482,7 @@ def store_path(image: Image) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_image_serves_as_its_user_from_read_only_content_and_a_store_volume(
+def test_image_serves_as_its_user_from_read_only_content_and_a_store_volume(  # noqa: PLR0915 - one container's life: start, probe, inspect, stop
     image: Image, containers: Callable[..., Container], content_dir: Path, tmp_path: Path
 ) -> None:
     # What the image says of itself.

@@ -33,7 +33,7 @@ def write(root: Path, i: int, version: int) -> None:
     )
 
 
-def test_pollers_see_whole_documents_while_files_change(serve, content_dir: Path) -> None:
+def test_pollers_see_whole_documents_while_files_change(serve, content_dir: Path) -> None:  # noqa: PLR0915 - one load scenario: pollers and writers, then every check
     for i in range(40):
         write(content_dir, i, 0)
     server = serve(content_dir, "--no-watch", server_refresh_token=TOKEN)
