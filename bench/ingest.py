@@ -43,28 +43,38 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """RSS of ``pid`` plus all its descendants now (a scan's pool processes count)."""
-    total = 0.0
+def _tree_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of ``pid`` plus all its descendants now (a scan's pool processes count).
+
+    The sum of RSS counts a page shared by several processes (the language
+    models a fork server's workers share) once per process; PSS divides it
+    among them, so the sum of PSS is what the tree really holds.
+    """
+    rss = pss = 0.0
     todo = [pid]
     while todo:
         current = todo.pop()
         try:
-            with open(f"/proc/{current}/status", encoding="ascii") as f:
-                status = f.read()
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
+            rss += _kb_field(f"/proc/{current}/status", "VmRSS:") / 1024
+            pss += _kb_field(f"/proc/{current}/smaps_rollup", "Pss:") / 1024
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as f:
                     todo += [int(kid) for kid in f.read().split()]
         except (OSError, ValueError):
             continue  # a child that just exited
-    return total
+    return rss, pss
+
+
+def _kb_field(path: str, name: str) -> int:
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            if line.startswith(name):
+                return int(line.split()[1])
+    return 0
 
 
 class TreePeak:
-    """Samples the RSS of this process and its children every 20 ms; keeps the peak.
+    """Samples the RSS and PSS of this process and its children every 20 ms; keeps the peaks.
 
     ``ru_maxrss`` of RUSAGE_CHILDREN is the largest child, not the sum, so the
     sum of the process tree is sampled instead (a short spike between two
@@ -73,6 +83,7 @@ class TreePeak:
 
     def __init__(self) -> None:
         self.peak_mb = 0.0
+        self.peak_pss_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -86,7 +97,9 @@ class TreePeak:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, _tree_rss_mb(os.getpid()))
+            rss, pss = _tree_mb(os.getpid())
+            self.peak_mb = max(self.peak_mb, rss)
+            self.peak_pss_mb = max(self.peak_pss_mb, pss)
             self._stop.wait(0.02)
 
 
@@ -135,6 +148,7 @@ def main(argv: list[str]) -> None:
                 "peak_mb": _peak_mb(),
                 # Sum over the process tree (pool processes included), sampled.
                 "peak_tree_mb": max(tree.peak_mb, _peak_mb()),
+                "peak_tree_pss_mb": tree.peak_pss_mb,
                 "largest_child_peak_mb": children_mb,
                 "import_peak_mb": base_mb,
             }

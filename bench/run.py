@@ -124,6 +124,7 @@ def bench_ingest(sizes: list[int], runs: int, seed: int, peer_sizes: set[int]) -
             "items_per_s": n / _median([c["total_s"] for c in cold]),
             "peak_mb": _median([c["peak_mb"] for c in cold]),
             "peak_tree_mb": _median([c.get("peak_tree_mb", c["peak_mb"]) for c in cold]),
+            "peak_tree_pss_mb": _median([c.get("peak_tree_pss_mb", 0.0) for c in cold]),
             "runs": runs,
             "feeds": cold[0]["feeds"],
             "errors": cold[0]["errors"],

@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import lxml.html  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
+import lxml.etree  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
+import lxml.html  # type: ignore[import-untyped]
 import nh3
 
 from feedsvc.normalise.references import SRCSET_ATTRIBUTES, References
@@ -281,6 +282,8 @@ _NOT_PROSE_CONTAINERS = frozenset({"table", "figcaption"})
 # spaces cannot make the search quadratic.
 _URL_TEXT = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+|[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"[^\W\d_]{2,}")
+# Elements open and close; comments and processing instructions come once.
+_WALK_EVENTS = ("start", "end", "comment", "pi")
 
 
 def extract(clean_html: str) -> BodyFacts:
@@ -336,6 +339,8 @@ class BlockWriter:
         self._outside = 0  # open elements whose text is not prose at all
 
     def text(self, value: str) -> None:
+        if not value:
+            return
         self._buffers[0].append(value)
         if not self._math:
             self._buffers[1].append(value)
@@ -365,11 +370,18 @@ class BlockWriter:
         self._mark(name, classes, -1)
 
     def flush(self) -> None:
-        text = _joined(self._buffers[0])
+        everything, no_math, no_code = self._buffers
+        if not everything:
+            return
+        text = _joined(everything)
         if text:
-            prose = collapse_whitespace(_URL_TEXT.sub(" ", _joined(self._buffers[2])))
-            summary = _joined(self._buffers[1])
-            self.blocks.append(_Block(self._owners[-1], text, summary, prose, not self._outside))
+            # A view that hid nothing holds the same strings as the wider one
+            # (``text`` appends to each in turn): joined once, not three times.
+            summary = text if len(no_math) == len(everything) else _joined(no_math)
+            words = summary if len(no_code) == len(no_math) else _joined(no_code)
+            self.blocks.append(
+                _Block(self._owners[-1], text, summary, _prose(words), not self._outside)
+            )
         for buffer in self._buffers:
             buffer.clear()
 
@@ -386,33 +398,45 @@ class BlockWriter:
 
 
 def _joined(buffer: list[str]) -> str:
-    lines = (collapse_whitespace(line) for line in "".join(buffer).split(_LINE_BREAK))
+    """The run's text: whitespace collapsed within each line, empty lines dropped."""
+    joined = "".join(buffer)
+    if _LINE_BREAK not in joined:
+        return collapse_whitespace(joined)
+    lines = (collapse_whitespace(line) for line in joined.split(_LINE_BREAK))
     return "\n".join(line for line in lines if line)
+
+
+def _prose(joined: str) -> str:
+    """``_joined`` text without URLs or e-mail addresses, on one line."""
+    if "://" in joined or "www." in joined or "@" in joined:  # what _URL_TEXT needs
+        return collapse_whitespace(_URL_TEXT.sub(" ", joined))
+    # Each line is already collapsed and not empty: joining them with spaces
+    # is what collapse_whitespace would make of the whole.
+    return joined.replace("\n", " ")
 
 
 def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
     """A ``_Block`` for each run of text; <br> kept as a line break, other
-    whitespace collapsed. Iterative, so deep nesting never meets the
-    recursion limit.
+    whitespace collapsed. lxml walks the tree (``iterwalk``, in C), so deep
+    nesting never meets the recursion limit; a comment or processing
+    instruction contributes only the text after it.
     """
     writer = BlockWriter()
-    stack: list[tuple[lxml.html.HtmlElement, bool]] = [(root, False)]
-    while stack:
-        element, leaving = stack.pop()
-        name = element.tag if isinstance(element.tag, str) else ""  # "" for comments
-        if leaving:
-            writer.close(name, _classes(element) if name else set())
-        elif name == "br":
-            writer.line_break()
-        elif name == "pre":
-            writer.pre(element.text_content().strip("\n"))
-        else:
-            writer.open(name, _classes(element) if name else set())
-            if name:
+    walk = lxml.etree.iterwalk(root, events=_WALK_EVENTS)
+    for event, element in walk:
+        name = element.tag
+        if event == "start":
+            if name == "br":
+                writer.line_break()
+            elif name == "pre":
+                writer.pre(element.text_content().strip("\n"))
+                walk.skip_subtree()  # its text is taken whole; "end" still comes
+            else:
+                writer.open(name, _classes(element))
                 writer.text(element.text or "")
-            stack.append((element, True))
-            stack.extend((child, False) for child in reversed(element))
             continue
-        writer.text(element.tail or "")
+        if event == "end" and name not in ("br", "pre"):
+            writer.close(name, _classes(element))
+        writer.text(element.tail or "")  # after an element, a comment or an instruction
     writer.flush()
     return writer.blocks

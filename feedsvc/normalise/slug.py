@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 from feedsvc.text import collapse_whitespace, xml_safe
 from feedsvc.types import GRID_WORDS, Category
@@ -36,6 +37,9 @@ SPELLED = {"+": "plus", "#": "sharp", "&": "and", "@": "at", "%": "percent"}
 MARK = "_"
 
 
+# A pure function of its argument, called for every tag and author of every
+# item, twice on a write (codec.py): the same few hundred names over and over.
+@lru_cache(maxsize=4096)
 def slugify(name: str) -> str:
     """A name's slug by the rule above; ``""`` for a name of separators only."""
     out: list[str] = []
