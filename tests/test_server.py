@@ -42,6 +42,16 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) & (1 << (sig - 1)))
+
+
 def _marked(mark: str) -> set[int]:
     """Live processes whose environment carries ``mark``: the server and all it started."""
     needle = f"SERVE_SOAK_MARK={mark}".encode()
@@ -76,6 +86,14 @@ class Served:
             assert self.proc.poll() is None, "server exited:\n" + "".join(self.lines)
             time.sleep(0.02)
         raise AssertionError("no Listening line:\n" + "".join(self.lines))
+
+    def wait_catching_stops(self) -> None:
+        """Until the process handles SIGTERM (its caught-signals mask in /proc)."""
+        deadline = time.monotonic() + START_BOUND_SECONDS
+        while not _catches(self.proc.pid, signal.SIGTERM):
+            assert self.proc.poll() is None, "server exited:\n" + "".join(self.lines)
+            assert time.monotonic() < deadline, "SIGTERM never handled"
+            time.sleep(0.002)
 
     def stop(self, sig: int) -> tuple[int, float]:
         """Send ``sig``; return the exit code and how long the exit took."""
@@ -237,7 +255,10 @@ def test_start_and_stop_many_times_leaves_nothing_behind(start_server) -> None:
         served = start_server(*args)
         load: KeepAliveLoad | None = None
         if when == "early":
-            time.sleep(0.3 + 0.2 * (number % 5))  # somewhere in start-up
+            # From the first instant feedsvc's own code runs (the Python interpreter's
+            # start before it is no program's to handle), somewhere in start-up.
+            served.wait_catching_stops()
+            time.sleep(0.2 * (number % 5))
         else:
             port = served.wait_listening()
             # Logged only once a request is served: no retry, no waiting.
@@ -268,6 +289,34 @@ def test_start_and_stop_many_times_leaves_nothing_behind(start_server) -> None:
             assert len(re.findall(r"Listening at: ", log)) == 1, (where, log)
         assert TOKEN not in log
         assert "Traceback" not in log, (where, log)
+
+
+def test_a_stop_while_serve_imports_its_modules_ends_it_with_exit_0(
+    tmp_path: Path, content_dir: Path
+) -> None:
+    """docs/cli.md: a stop while ``serve`` starts ends it with exit 0, also one that
+    comes before its modules are imported (a second on a loaded machine)."""
+    # SIGTERM sent by the process to itself as it imports its settings module.
+    script = (
+        "import os, runpy, signal, sys\n"
+        "def hook(event, args):\n"
+        "    if event == 'import' and args[0] == 'feedsvc.settings':\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "sys.argv = ['feedsvc', 'serve', '--host', '127.0.0.1', '--port', '0']\n"
+        "sys.addaudithook(hook)\n"
+        "runpy.run_module('feedsvc', run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, **feedsvc_env(tmp_path, content_dir)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert "Listening at" not in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_listening_line_names_the_real_port_and_one_watcher(start_server) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +23,12 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import wait_until
+from flask.testing import FlaskClient
 
 from feedsvc.errors import StoreError
-from feedsvc.pipeline import Scanner
-from feedsvc.store import open_store
+from feedsvc.scanner import Scanner
+from feedsvc.settings import Settings
+from feedsvc.store import Store, engine, open_store
 from feedsvc.web import create_app
 
 
@@ -56,6 +59,20 @@ def test_a_deleted_store_file_is_noticed_and_rebuilt_never_written_while_deleted
 
     # The grid's all/all feed may answer, empty, before the first scan has written.
     before = wait_until(lambda: titles() if len(titles()) == 2 else None, "the first scan")
+    # A subscriber polling throughout: every answer has the feed's items.
+    answers: list[tuple[int, set[str]]] = []
+    polled, stop = threading.Event(), threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            answer = requests.get(feed_url)
+            got = {i["title"] for i in answer.json()["items"]} if answer.ok else set()
+            answers.append((answer.status_code, got))
+            polled.set()
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    polled.wait(timeout=30)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     server.wait_for_log(r"the store file was deleted while feedsvc ran: reopened it")
@@ -72,7 +89,76 @@ def test_a_deleted_store_file_is_noticed_and_rebuilt_never_written_while_deleted
         lambda: "Added after" in titles(),
         "the new item served from the new store file",
     )
+    stop.set()
+    poller.join(timeout=30)
+    missed = [(status, got) for status, got in answers if status != 200 or not before <= got]
+    assert not missed, f"{len(missed)} of {len(answers)} answers lacked the feed: {missed[:3]}"
     assert _titles_on_disk(db) == before | {"Added after"}
+
+
+@pytest.fixture
+def watcher_and_web(
+    content_dir: Path, tmp_path: Path, make_settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Settings, Store, Store, FlaskClient]]:
+    """A scanned SQLite store opened twice, as the watcher and a web worker of
+    ``feedsvc serve`` hold it, and a client of that worker; it checks the store
+    file at every request (a server does, at most once a second)."""
+    monkeypatch.setattr(engine, "IDENTITY_RECHECK_SECONDS", 0.0)
+    settings = make_settings(content_dir, f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    watcher, web = open_store(settings.store.url), open_store(settings.store.url)
+    try:
+        Scanner(settings, watcher, utc_now).run()
+        yield settings, watcher, web, create_app(settings, store=web).test_client()
+    finally:
+        watcher.close()
+        web.close()
+
+
+def _served_titles(client: FlaskClient) -> set[str]:
+    answer = client.get("/feeds/all/all.json")
+    assert answer.status_code == 200, answer.status_code
+    return {i["title"] for i in answer.json["items"]}
+
+
+def _delete_store_file(settings: Settings) -> Path:
+    db = Path(settings.store.url.removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return db
+
+
+def test_web_workers_serve_the_old_store_file_until_the_new_one_is_rebuilt(
+    watcher_and_web: tuple[Settings, Store, Store, FlaskClient], content_dir: Path
+) -> None:
+    """While the watcher's new store file is made but not yet scanned, a web worker
+    answers every feed with its items, never 404 (docs/operations.md, "The store
+    heals"), and follows the new file once its rebuild is done."""
+    settings, watcher, _web, client = watcher_and_web
+    before = _served_titles(client)
+    assert len(before) == 2
+    db = _delete_store_file(settings)
+    # A watcher's scan starts by making the new file (Scanner._scan_and_record):
+    # until the scan filled it, the worker keeps the feeds it had.
+    assert "deleted" in (watcher.reopen_if_replaced(create=True) or "")
+    assert _served_titles(client) == before
+    (content_dir / "after.md").write_text("# Added after\n\nnew\n", encoding="utf-8")
+    Scanner(settings, watcher, utc_now).run()
+    assert _served_titles(client) == before | {"Added after"}  # from the rebuilt file
+    assert _titles_on_disk(db) == before | {"Added after"}
+
+
+def test_a_web_worker_never_makes_a_store_file(
+    watcher_and_web: tuple[Settings, Store, Store, FlaskClient],
+) -> None:
+    """A worker that needs a new connection while the store file is gone answers
+    from the feeds it has and leaves the path empty: an empty file there would be
+    served as a store without items, and taken by the watcher as a replacement."""
+    settings, _watcher, web, client = watcher_and_web
+    before = _served_titles(client)
+    db = _delete_store_file(settings)
+    web.close()  # its pooled connections are gone, as after an I/O error
+    assert _served_titles(client) == before
+    assert not db.exists()
 
 
 @pytest.fixture

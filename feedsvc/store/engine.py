@@ -8,12 +8,15 @@ or password. Healing (docs/operations.md, "The store heals") lives here too:
 connections that stay broken after a read-only or full episode are dropped,
 a dropped server costs one failed call, a forked child never reuses the
 parent's sockets, and a store file deleted or replaced underneath is noticed
-by its identity.
+by its identity: once this process knows the file, it opens connections to
+that file only and never creates another at the path (a web worker that did
+would serve an empty store), and it can look into a new file before using it.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -21,8 +24,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import quote
 
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from feedsvc.errors import StoreError
 from feedsvc.store.backend import Backend, open_backend
@@ -34,6 +39,8 @@ Options = Mapping[str, Any]
 IDENTITY_RECHECK_SECONDS = 1.0
 # Errors after which a connection stays broken though the cause is gone.
 _REOPEN_ON = ("readonly database", "disk is full", "disk I/O error", "no such table")
+# How long a look into a new store file waits for its writer, at most.
+_PEEK_TIMEOUT_SECONDS = 0.2
 
 
 class Connections:
@@ -49,6 +56,8 @@ class Connections:
         self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         self._identity: tuple[int, int] | None = None
         self._identity_checked = time.monotonic()
+        if self.backend.path is not None:
+            sa.event.listen(self._engine, "do_connect", self._open_known_file)
         _FORKS.watch(self)
 
     @property
@@ -165,6 +174,53 @@ class Connections:
             # A new file must not pick up the deleted one's write-ahead log.
             for suffix in ("-wal", "-shm"):
                 path.with_name(path.name + suffix).unlink(missing_ok=True)
+        # The caller takes the file now at the path (creating it if deleted), then
+        # ``remember_file``: until then a new connection may open whatever is there.
+        self._identity = None
+
+    @contextmanager
+    def file_at_path(self, doing: str) -> Iterator[sa.Connection]:
+        """A connection of its own, outside the pool, to the file now at the store's
+        path (SQLite): to look into a new file before this process follows it.
+        It never creates a file and waits little for the file's writer."""
+        path = self.backend.path
+        assert path is not None, "only a SQLite store has a file"
+        engine = sa.create_engine(
+            "sqlite+pysqlite://",
+            poolclass=NullPool,
+            creator=lambda: sqlite3.connect(
+                _existing_file_uri(path), uri=True, timeout=_PEEK_TIMEOUT_SECONDS
+            ),
+        )
+        try:
+            with self.errors(doing), engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    def _open_known_file(
+        self, dialect: sa.Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> Any:
+        """SQLAlchemy's ``do_connect`` hook: once the store file is known, a new
+        connection opens that file or fails; it never creates an empty file at
+        the path, nor opens another file found there.
+
+        A process whose file was deleted (a web worker, or the watcher between
+        scans) otherwise makes a new, empty file with any new pooled connection,
+        or opens a new file still being rebuilt, and serves or writes that
+        (docs/operations.md, "The store heals"). Taking a new file is
+        ``reopen_if_replaced``'s decision, made with ``drop_file_connections``.
+        """
+        path = self.backend.path
+        known = self._identity
+        if known is None or path is None or cparams.get("uri"):
+            return None  # SQLAlchemy connects as configured
+        conn = dialect.connect(_existing_file_uri(path), *cargs[1:], **{**cparams, "uri": True})
+        # Opened first, then checked: a file swapped in between fails the check.
+        if _file_identity(path) != known:
+            conn.close()
+            raise sqlite3.OperationalError("the store file is no longer the one in use")
+        return conn
 
 
 class _ForkWatch:
@@ -210,6 +266,11 @@ def _file_identity(path: Path | None) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+def _existing_file_uri(path: Path) -> str:
+    """A SQLite URI that opens the file at ``path`` for reading and writing, never creating it."""
+    return f"file:{quote(str(path))}?mode=rw"
 
 
 def _reason(exc: BaseException, password: str | None) -> str:

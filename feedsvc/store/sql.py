@@ -38,6 +38,11 @@ from feedsvc.types import (
 
 log = logging.getLogger(__name__)
 
+# A meta row of a store file made afresh after the old one was deleted, removed
+# when its first scan is recorded: until then web workers serve the old file
+# (docs/operations.md, "The store heals").
+REBUILDING_KEY = "rebuilding"
+
 
 class SqlStore:
     """The store on SQLite (``sqlite:///path``) or PostgreSQL (``postgresql://...``).
@@ -89,29 +94,56 @@ class SqlStore:
         dropped, so nothing is written into a deleted file. A replaced file is
         used from now on; a deleted one is created afresh when ``create`` (the
         watcher, whose next scan rebuilds it from the content), otherwise
-        (web workers) the old one is read until the new one exists. Returns
-        what happened, for people, or None.
+        (web workers) the old one is read until the new one exists and its
+        rebuild is done. Returns what happened, for people, or None.
         """
         what = self._db.file_moved(create=create)
         if what is None:
             return None
         deleted = what == "was deleted"
+        if not create and self._new_file_rebuilding():
+            return None  # the old file's feeds until the new one has them: look again later
         try:
             before = self._read_generation()  # still readable: our connections hold the old file
         except StoreError:
             before = None
         self._db.drop_file_connections(deleted=deleted)
         self._file_states.forget()
-        with self._db.errors("reopen the store"):
+        if create:
+            self._take_new_file(above=before, rebuilding=deleted)
+        else:
             self._ensure_schema()
-            if create and before is not None:
-                # Feeds and ETags are cached by generation: never reuse a number.
-                with self._db.connect(self._backend.write_options) as conn, conn.begin():
-                    if int(conn.execute(s.meta_value(s.GENERATION_KEY)).scalar_one()) <= before:
-                        self._put_meta(conn, s.GENERATION_KEY, str(before + 1))
         self._db.remember_file()
         rebuilt = "; a new store is rebuilt from the content" if deleted else ""
         return f"the store file {what} while feedsvc ran: reopened it{rebuilt}"
+
+    def _take_new_file(self, *, above: int | None, rebuilding: bool) -> None:
+        """Make the file now at the path this store, in one transaction, so that a
+        web worker looking into it sees either no store yet or all of this.
+
+        Feeds and ETags are cached by generation: the new file's starts above
+        ``above``, the old file's. A file made afresh says ``REBUILDING_KEY``
+        until its first scan is recorded; web workers keep the old file till then.
+        """
+        with self._db.write("reopen the store") as conn:
+            self._backend.setup_lock(conn)
+            s.create(conn, self._backend.insert)
+            current = int(conn.execute(s.meta_value(s.GENERATION_KEY)).scalar_one())
+            if above is not None and current <= above:
+                self._put_meta(conn, s.GENERATION_KEY, str(above + 1))
+            if rebuilding:
+                self._put_meta(conn, REBUILDING_KEY, "1")
+
+    def _new_file_rebuilding(self) -> bool:
+        """Whether the file now at the path is not ready to serve: no store in it
+        yet, or one whose rebuild (``_take_new_file``) has not recorded a scan."""
+        try:
+            with self._db.file_at_path("look into the new store file") as conn:
+                if s.stored_version(conn) is None:
+                    return True
+                return conn.execute(s.meta_value(REBUILDING_KEY)).scalar_one_or_none() is not None
+        except StoreError:
+            return True  # being created or locked by its writer: look again later
 
     def ping(self) -> None:
         self._db.single("reach the store", lambda c: c.execute(sa.text("SELECT 1")).scalar_one())
@@ -302,7 +334,8 @@ class SqlStore:
         }
         with self._db.write("record a scan") as conn:
             conn.execute(self._backend.upsert(s.scan_state, ["id"]), row)
-            conn.execute(sa.delete(s.meta).where(s.meta.c.key == s.FAILURE_KEY))
+            done = (s.FAILURE_KEY, REBUILDING_KEY)  # a rebuilt store is ready to serve
+            conn.execute(sa.delete(s.meta).where(s.meta.c.key.in_(done)))
             count = conn.execute(s.meta_value(s.SCANS_KEY)).scalar_one_or_none()
             self._put_meta(conn, s.SCANS_KEY, str(int(count or 0) + 1))
 
