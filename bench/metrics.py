@@ -35,7 +35,7 @@ MODES = ("none", "in-process", "multiprocess")
 
 def _measure(mode: str, requests: int, runs: int) -> list[float]:
     """In this interpreter: µs per cached feed request, one figure per run."""
-    from feedsvc.pipeline import Scanner
+    from feedsvc.scanner import Scanner
     from feedsvc.settings import load_settings
     from feedsvc.store import open_store
     from feedsvc.web import create_app

@@ -29,9 +29,9 @@ from urllib.parse import quote, unquote
 from feedsvc.discover import discover
 from feedsvc.errors import FeedsvcError
 from feedsvc.normalise.urls import FILES_PREFIX
-from feedsvc.pipeline import Scanner
 from feedsvc.publish import STYLESHEET_NAME, feed_path
 from feedsvc.render import FORMATS
+from feedsvc.scanner import Scanner
 from feedsvc.settings import Settings
 from feedsvc.store import Store, open_store
 

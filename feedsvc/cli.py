@@ -7,27 +7,67 @@ command loads the settings once (``--config``, ``$FEEDSVC_CONFIG``, else
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from feedsvc import __version__
-from feedsvc.dates import utc_now
-from feedsvc.errors import ConfigError, FeedsvcError
-from feedsvc.report import scan_lines
-from feedsvc.settings import Settings, load_settings
+
+def _stop_quietly_until_serving() -> None:
+    """Until the server installs its own handlers, a stop ends ``serve`` at once, exit 0.
+
+    SIGTERM's default action would kill the process with nothing cleaned up
+    (exit -15), and SIGINT would read as an interrupted command (130): a stop
+    asked for while it starts is a stop, not a failure.
+    """
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
+def _started_as_serve(argv: list[str]) -> bool:
+    """Whether this process is ``feedsvc serve`` or ``python -m feedsvc serve``: its
+    command word, the first argument that is neither an option nor ``--config``'s value."""
+    program = os.path.normpath(argv[0]) if argv else ""
+    if os.path.basename(program) != "feedsvc" and not program.endswith(
+        os.path.join("feedsvc", "__main__.py")
+    ):
+        return False  # imported by another program (a test run, an embedding app)
+    words = iter(argv[1:])
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word == "serve"
+    return False
+
+
+# docs/cli.md: a stop that comes while `serve` starts ends it with exit 0. The
+# imports below take a second on a loaded machine, and until a handler is in
+# SIGTERM kills the process (exit -15): so the handler goes in first.
+if _started_as_serve(sys.argv):
+    _stop_quietly_until_serving()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from feedsvc import __version__  # noqa: E402
+from feedsvc.dates import utc_now  # noqa: E402
+from feedsvc.errors import ConfigError, FeedsvcError  # noqa: E402
+from feedsvc.report import scan_lines  # noqa: E402
+from feedsvc.settings import Settings, load_settings  # noqa: E402
 
 log = logging.getLogger("feedsvc")
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
 def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
-    from feedsvc.pipeline import Scanner
     from feedsvc.progress import ScanProgress
+    from feedsvc.scanner import Scanner
     from feedsvc.store import open_store
 
     store = open_store(settings.store.url)
@@ -77,21 +117,6 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
 
     run_watcher(settings)
     return 0
-
-
-def _stop_quietly_until_serving() -> None:
-    """Until the server installs its own handlers, a stop ends ``serve`` at once, exit 0.
-
-    SIGTERM's default action would kill the process with nothing cleaned up
-    (exit -15), and SIGINT would read as an interrupted command (130): a stop
-    asked for while it starts is a stop, not a failure.
-    """
-
-    def stop(_signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:

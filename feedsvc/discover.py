@@ -252,21 +252,78 @@ def discover(
         walk.folder(b"", "", os.fsencode(root))
     except OSError as exc:
         raise ContentRootError(root, f"cannot be read: {exc.strerror}") from exc
-    while walk.pending:
-        rel_b, rel, abs_path = walk.pending.pop()
-        try:
-            walk.folder(rel_b, rel, abs_path)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:  # a folder that vanished mid-walk is just gone
-                walk.errors.append(FileError(rel[:-1], f"folder cannot be read: {exc.strerror}"))
+    walk.drain()
     if not walk.files and not walk.resources:
         raise ContentRootError(root, "has no files")
-    walk.files.sort(key=_by_path)  # comparing the paths alone: half the cost of tuples
-    walk.errors.sort(key=_by_path)
-    walk.resources.sort()
-    return Discovery(
-        tuple(walk.files), tuple(walk.errors), tuple(walk.resources), walk.ignored_count
-    )
+    return walk.found()
+
+
+def discover_paths(
+    root: Path,
+    paths: Iterable[str],
+    ignore: tuple[str, ...],
+    max_bytes: int,
+    rules: ContentRules = DEFAULT_RULES,
+) -> Discovery | None:
+    """What ``discover`` would find at the relative ``paths`` only (docs/operations.md,
+    "Scoped scans"): a file is looked at, a folder walked, a path that is not
+    there (or is hidden or ignored) finds nothing. Every rule of the full walk
+    holds: links are refused, not followed; resources are told apart.
+
+    None when this cannot be trusted to match the full walk: a folder on a
+    path is a link, not a folder, or cannot be opened; the caller then walks
+    the whole root. Raises ``ContentRootError`` as ``discover`` does for the root.
+    """
+    _check_root(root)
+    walk = _Walk(_ignore_pattern(ignore), max_bytes, rules)
+    root_b = os.fsencode(root)
+    for path in paths:
+        if not walked_by_name(path, ignore):
+            continue  # never content, whatever it is
+        parent_b, _, name_b = source_fs_path(path).rpartition(b"/")
+        try:
+            fd = _open_folder(root_b, parent_b)
+        except FileNotFoundError:
+            continue  # its folder is gone: so is it
+        except OSError:
+            return None
+        rel_b = parent_b + b"/" if parent_b else b""
+        at = _Folder(
+            fd, rel_b, display_path(rel_b), root_b + b"/" + parent_b if parent_b else root_b
+        )
+        try:
+            if not _look_at(walk, at, name_b, path):
+                return None
+        finally:
+            os.close(fd)
+    walk.drain()
+    return walk.found()
+
+
+def _open_folder(root_b: bytes, rel_b: bytes) -> int:
+    """A descriptor of the folder at ``rel_b`` (b"": the root), opened part by part
+    without following a link. Raises OSError (ENOTDIR: a part is a link or a file)."""
+    fd = os.open(root_b, _DIR_FLAGS)
+    for part in rel_b.split(b"/") if rel_b else ():
+        try:
+            inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
+def _look_at(walk: _Walk, at: _Folder, name_b: bytes, path: str) -> bool:
+    """Record the entry ``name_b`` of the open folder ``at`` as its listing would;
+    False when it cannot be looked at (the caller walks the whole root)."""
+    try:
+        st = os.stat(name_b, dir_fd=at.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return True  # not there: nothing found
+    except OSError:
+        return False
+    walk._keep(_Kept(), at, os.fsdecode(name_b), path, st)
+    return True
 
 
 class _Walk:
@@ -288,6 +345,26 @@ class _Walk:
         self.errors: list[FileError] = []
         # Folders still to list: (relative bytes + b"/", relative text + "/", absolute bytes).
         self.pending: list[tuple[bytes, str, bytes]] = []
+
+    def drain(self) -> None:
+        """List every folder still pending; one that cannot be read is an error."""
+        while self.pending:
+            rel_b, rel, abs_path = self.pending.pop()
+            try:
+                self.folder(rel_b, rel, abs_path)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:  # a folder that vanished mid-walk is just gone
+                    self.errors.append(
+                        FileError(rel[:-1], f"folder cannot be read: {exc.strerror}")
+                    )
+
+    def found(self) -> Discovery:
+        self.files.sort(key=_by_path)  # comparing the paths alone: half the cost of tuples
+        self.errors.sort(key=_by_path)
+        self.resources.sort()
+        return Discovery(
+            tuple(self.files), tuple(self.errors), tuple(self.resources), self.ignored_count
+        )
 
     def folder(self, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> None:
         # The folder is opened once without following a link, listed through its

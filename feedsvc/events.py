@@ -1,10 +1,14 @@
 """File-system events under the content root, debounced into scans (watchdog, inotify).
 
-Owns *noticing* that files changed and deciding *when* to scan: after the
-folder has been quiet for ``watch.debounce_ms`` (a burst of writes is one
-scan), and at the latest ``MAX_DELAY_FACTOR`` quiet windows after the first
-event of a burst (a file written for minutes still gets scanned). What a scan
-does is ``pipeline.Scanner``'s business, and so is keeping scans one at a time.
+Owns *noticing* that files changed, *which* paths the events named, and
+deciding *when* to scan: after the folder has been quiet for
+``watch.debounce_ms`` (a burst of writes is one scan), and at the latest
+``MAX_DELAY_FACTOR`` quiet windows after the first event of a burst (a file
+written for minutes still gets scanned). What a scan
+does is ``scanner.Scanner``'s business, and so is keeping scans one at a time.
+Each quiet window hands over the paths its events named (``Touched``), or
+says they cannot be named (the kernel's queue overflowed and events were
+lost, the root itself was moved or deleted): then the scan walks everything.
 
 Events are a shortcut, never the only way in: queues overflow, network
 filesystems send none, inotify watches run out. The scheduled rescan stays
@@ -17,9 +21,11 @@ sends another event, which brings another scan.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
@@ -57,6 +63,24 @@ MAX_DELAY_FACTOR = 8
 # Called when the folder went quiet; returns seconds after which to scan once
 # more whatever happens (a file that must settle first), or None.
 OnQuiet = Callable[[], float | None]
+
+# watchdog's inotify observer says so in its log, and nowhere else, when the
+# kernel's event queue overflowed (it then rebuilds its watches itself).
+_OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+_OVERFLOW_TEXT = "overflowed"
+
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What the events of one quiet window named: relative paths as the file system
+    spells them (``os.fsdecode``), or None when events were lost or the root itself
+    changed, so no list of paths can be trusted."""
+
+    paths: frozenset[str] | None
+
+
+# Called with what a quiet window's events named; returns as ``OnQuiet`` does.
+OnChange = Callable[[Touched], float | None]
 
 
 def _hidden(root: Path, path: str) -> bool:
@@ -146,32 +170,85 @@ class Debouncer:
                     self._due = due if self._due is None else min(self._due, due)
 
 
+class _Named:
+    """The paths named since the last ``take``, gathered from the observer's thread."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = os.fsdecode(root)
+        self._lock = threading.Lock()
+        self._paths: set[str] = set()
+        self._lost = False
+
+    def add(self, path: str) -> None:
+        """One path an event named (absolute, as watchdog gives it)."""
+        rel = os.path.relpath(path, self._root)
+        with self._lock:
+            if rel in {".", ".."} or rel.startswith("../"):
+                self._lost = True  # the root itself (or above it): walk everything
+            else:
+                self._paths.add(rel)
+
+    def lose(self) -> None:
+        with self._lock:
+            self._lost = True
+
+    def take(self) -> Touched:
+        with self._lock:
+            touched = Touched(None if self._lost else frozenset(self._paths))
+            self._paths = set()
+            self._lost = False
+        return touched
+
+
+class _Overflow(logging.Handler):
+    """Hears watchdog say that the kernel dropped events (``_OVERFLOW_LOGGER``)."""
+
+    def __init__(self, named: _Named) -> None:
+        super().__init__(logging.WARNING)
+        self._named = named
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _OVERFLOW_TEXT in record.getMessage():
+            self._named.lose()
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, poke: Callable[[], None]) -> None:
+    def __init__(self, root: Path, named: _Named, poke: Callable[[], None]) -> None:
         self._root = root
+        self._named = named
         self._poke = poke
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        paths = [event.src_path, getattr(event, "dest_path", "")]
-        if all(not p or _hidden(self._root, str(p)) for p in paths):
+        paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+        seen = [p for p in paths if not _hidden(self._root, p)]
+        if not seen:
             return
+        for path in seen:  # named before the poke: the scan it brings sees them
+            self._named.add(path)
         self._poke()
 
 
 class FileEvents:
-    """watchdog's observer on the content root feeding a ``Debouncer``."""
+    """watchdog's observer on the content root feeding a ``Debouncer``; each quiet
+    window calls ``on_change`` with what its events named."""
 
-    def __init__(self, root: Path, on_quiet: OnQuiet, quiet_seconds: float) -> None:
+    def __init__(self, root: Path, on_change: OnChange, quiet_seconds: float) -> None:
         self._root = root
-        self._debouncer = Debouncer(on_quiet, quiet_seconds)
+        self._named = _Named(root)
+        self._on_change = on_change
+        self._debouncer = Debouncer(self._quiet, quiet_seconds)
+        self._overflow = _Overflow(self._named)
         self._observer: BaseObserver | None = None
+
+    def _quiet(self) -> float | None:
+        return self._on_change(self._named.take())
 
     def start(self) -> str | None:
         """Start watching; None when events flow, else why they cannot (nothing is left running)."""
         observer: BaseObserver = Observer()
         try:
             observer.schedule(
-                _Handler(self._root, self._debouncer.poke),
+                _Handler(self._root, self._named, self._debouncer.poke),
                 str(self._root),
                 recursive=True,
                 event_filter=WRITE_EVENTS,
@@ -188,6 +265,7 @@ class FileEvents:
             _stop_observer(observer)
             return reason
         self._observer = observer
+        logging.getLogger(_OVERFLOW_LOGGER).addHandler(self._overflow)
         self._debouncer.start()
         return None
 
@@ -195,6 +273,7 @@ class FileEvents:
         if self._observer is not None:
             _stop_observer(self._observer)
             self._observer = None
+            logging.getLogger(_OVERFLOW_LOGGER).removeHandler(self._overflow)
         self._debouncer.stop()
 
 

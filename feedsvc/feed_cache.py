@@ -20,7 +20,7 @@ from feedsvc.publish import RenderedFeed, render_feed, term_names
 from feedsvc.render import FORMATS, FORMATS_BY_NAME, Format
 from feedsvc.rendered_lru import InFlight, RenderedLru, RenderedOnce
 from feedsvc.settings import Settings
-from feedsvc.store import Store
+from feedsvc.store import ReadStore
 from feedsvc.types import FACET_CATEGORY, TERM_FACETS, FeedInfo, FeedKey, Item
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class _Generation:
 
     __slots__ = ("_feeds", "_store", "_term_lists", "grid", "number")
 
-    def __init__(self, number: int, store: Store) -> None:
+    def __init__(self, number: int, store: ReadStore) -> None:
         self.number = number
         self._store = store
         self.grid: dict[FeedKey, FeedInfo] = {info.key: info for info in store.feeds()}
@@ -103,7 +103,7 @@ class FeedCache:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: ReadStore,
         *,
         signal: ChangeSignal | None = None,
         recheck_seconds: float = 0.0,

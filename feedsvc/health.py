@@ -362,7 +362,7 @@ def watcher_report(  # noqa: PLR0913 - keyword-only facts, each named where it i
 
 
 class ScanOutcomes(Protocol):
-    """What the heartbeat reports of this process's scans (``pipeline.Scanner`` has it).
+    """What the heartbeat reports of this process's scans (``scanner.Scanner`` has it).
 
     A protocol, so this module needs nothing from the pipeline, which uses it
     (``note_store_event``).

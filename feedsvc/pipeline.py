@@ -1,10 +1,11 @@
 """The rescan as an executor: discover -> plan -> read -> record -> stage -> commit -> report.
 
-Owns running a scan and ``Scanner`` (one scan at a time, across threads,
-processes and hosts); decides nothing about a file itself. What to read is
-``plan.py``, how a file is read ``fileread.py``, what each file means for
-the scan ``ledger.py``; how items are persisted is the store's. It never
-reads the clock: the caller passes ``now`` (``Scanner``: a ``clock``).
+Owns running one scan, of the whole root or of the paths file events named
+(``scanner.py`` makes sure only one runs at a time); decides nothing about a
+file itself, nor the scope (``plan.scope_for``). What to read is ``plan.py``,
+how a file is read ``fileread.py``, what each file means for the scan
+``ledger.py``; how items are persisted is the store's. It never reads the
+clock: the caller passes ``now`` (``Scanner``: a ``clock``).
 """
 
 from __future__ import annotations
@@ -12,35 +13,36 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from feedsvc import health
-from feedsvc.discover import Discovery, Listings, discover
-from feedsvc.errors import ContentRootError, StoreError
+from feedsvc.discover import Discovery, Listings, discover, discover_paths
 from feedsvc.fileread import FileReader, outcomes
 from feedsvc.ledger import Candidate, Ledger
 from feedsvc.normalise import site_digest
 from feedsvc.outcome import Outcome, Parsed
 from feedsvc.plan import (
     NO_HOLDINGS,
+    Census,
     Conditions,
     ScanPlan,
+    Scope,
     carried_warnings,
     departures,
     holdings,
     plan,
+    plan_scoped,
     read_order,
     rows_wanted,
+    scope_for,
     start_claims,
     stored_claims,
 )
 from feedsvc.settings import Settings
-from feedsvc.store import ScanChanges, ScanFailure, ScanState, ScanWriter, Store
+from feedsvc.store import ScanChanges, ScanState, ScanStore, ScanWriter
 from feedsvc.types import FileState, ScanReport, SourceFile, StoredFile
 
 log = logging.getLogger(__name__)
@@ -52,13 +54,13 @@ Progress = Callable[[int, int], None]
 # 50,000 files never holds more than this many items) without costing round trips.
 STAGE_ITEMS = 500
 # A scan that reads at least this many files spreads parsing over a process
-# pool (spawned processes start in about a second, so small scans stay serial).
+# pool (its fork server takes about a second to load, so small scans stay serial).
 POOL_MIN_FILES = 2000
 
 
 def scan(  # noqa: PLR0913 - the public entry point; all but two are keyword-only
     settings: Settings,
-    store: Store,
+    store: ScanStore,
     *,
     now: datetime,
     progress: Progress | None = None,
@@ -71,36 +73,55 @@ def scan(  # noqa: PLR0913 - the public entry point; all but two are keyword-onl
     unreadable or empty. Every per-file problem lands in ``report.errors``
     and the file's item keeps its last good version.
 
-    ``workers``: processes that parse files; None picks one per core (at most
-    two) when at least ``POOL_MIN_FILES`` files must be read, else one (no pool).
+    ``workers``: processes that parse files; None picks one per core when
+    at least ``POOL_MIN_FILES`` files must be read, else one (no pool).
     Items reach the store in chunks inside ONE transaction (``Store.scan_writer``).
     ``listings``: folder listings kept from earlier scans of this process (a cache).
     """
+    return run_scan(settings, store, now, Ask(progress, workers, listings)).report
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """How a scan is run: ``paths`` named by file events (None: the whole root) and
+    ``census``, what this process's last scan found that the store does not keep."""
+
+    progress: Progress | None = None
+    workers: int | None = None
+    listings: Listings | None = None
+    paths: Collection[str] | None = None
+    census: Census | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    report: ScanReport
+    census: Census
+    scope: Scope | None  # None: the whole root was walked
+
+
+def run_scan(settings: Settings, store: ScanStore, now: datetime, ask: Ask) -> Scanned:
     started = time.perf_counter()
     with _gc_paused():
-        found: Discovery = discover(
-            settings.content_root,
-            settings.content.ignore,
-            settings.content.max_file_bytes,
-            listings,
-            settings.content.rules,
-        )
-        facts = ScanReport(
-            started_at=now,
-            resources=len(found.resources),
-            documents=len(found.files),
-            ignored=found.ignored,
-        )
         known = store.file_states()
         digest = site_digest(settings.site)
         renormalise = store.settings_digest() != digest
-        todo = plan(found, known, Conditions(now, settings.content.settle_seconds, renormalise))
+        conditions = Conditions(now, settings.content.settle_seconds, renormalise)
+        last = store.last_scan()
+        todo, found, scope = _look(settings, known, conditions, ask, last)
+        facts = ScanReport(
+            started_at=now,
+            resources=len(found.resources),
+            documents=len(found.files) + (scope.plain if scope is not None else 0),
+            ignored=found.ignored,
+        )
+        census = Census(frozenset(found.resources), found.ignored)
         # Free the fingerprints before the collector is back: its first pass
         # would otherwise walk every one of them (about 50 ms at 50,000 files).
         del found
-        run = _prepare(FileReader(settings, now, renormalise), store, todo, known)
+        run = _prepare(FileReader(settings, now, renormalise), store, todo, known, last)
     with store.scan_writer(now) as writer:
-        run.read_all(writer, progress, _workers(workers, len(todo.read)))
+        run.read_all(writer, ask.progress, _workers(ask.workers, len(todo.read)))
         generation = writer.commit(run.finish(writer, digest if renormalise else None))
     items = store.item_counts(now)
     report = run.ledger.report(
@@ -113,7 +134,35 @@ def scan(  # noqa: PLR0913 - the public entry point; all but two are keyword-onl
     )
     for problem in report.errors:
         log.debug("problem in %s: %s", problem.path, problem.error)
-    return report
+    return Scanned(report, census, scope)
+
+
+def _look(
+    settings: Settings,
+    known: Mapping[str, FileState],
+    conditions: Conditions,
+    ask: Ask,
+    last: ScanState | None,
+) -> tuple[ScanPlan, Discovery, Scope | None]:
+    """Discover (at the scope's paths, or the whole root) and plan; the scope used."""
+    content = settings.content
+    scope = scope_for(ask.paths, ask.census, known, renormalise=conditions.renormalise)
+    if scope is not None:
+        found = discover_paths(
+            settings.content_root,
+            scope.paths,
+            content.ignore,
+            content.max_file_bytes,
+            content.rules,
+        )
+        if found is not None:
+            errors = last.report.errors if last is not None else ()
+            todo, whole = plan_scoped(found, scope, conditions, errors)
+            return todo, whole, scope
+    found = discover(
+        settings.content_root, content.ignore, content.max_file_bytes, ask.listings, content.rules
+    )
+    return plan(found, known, conditions), found, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +170,7 @@ class _Run:
     """One scan being applied: its plan, the stored rows it needed, and its ledger."""
 
     reader: FileReader
-    store: Store
+    store: ScanStore
     todo: ScanPlan
     known: Mapping[str, FileState]
     rows: Mapping[str, StoredFile]  # full rows of the files read, and of some gone ones
@@ -172,7 +221,11 @@ class _Run:
 
 
 def _prepare(
-    reader: FileReader, store: Store, todo: ScanPlan, known: Mapping[str, FileState]
+    reader: FileReader,
+    store: ScanStore,
+    todo: ScanPlan,
+    known: Mapping[str, FileState],
+    last: ScanState | None,
 ) -> _Run:
     """What the store must say before reading: who holds each id, the rows of the
     files to read, the warnings that carry over."""
@@ -181,7 +234,6 @@ def _prepare(
         claimed = stored_claims(known)
         ids = claimed.failing_ids()
         held = holdings(claimed, store.item_sources(ids) if ids else {})
-    last = store.last_scan()
     carried = carried_warnings(last.report.warnings if last is not None else (), known, todo)
     wanted = rows_wanted(todo, known, held)
     rows = store.files(wanted) if wanted else {}
@@ -189,7 +241,7 @@ def _prepare(
     return _Run(reader, store, todo, known, rows, held.waiting, ledger)
 
 
-def _stage(store: Store, writer: ScanWriter, ledger: Ledger) -> None:
+def _stage(store: ScanStore, writer: ScanWriter, ledger: Ledger) -> None:
     """Hand the pending file rows and the changed items to the writer (``Ledger.flush``)."""
     if not ledger.pending and not ledger.files:
         return
@@ -221,138 +273,4 @@ def _workers(requested: int | None, files: int) -> int:
         return max(1, requested)
     if files < POOL_MIN_FILES:
         return 1
-    return max(1, min(2, len(os.sched_getaffinity(0))))
-
-
-class Scanner:
-    """Runs scans so that there is never more than one at a time, anywhere.
-
-    Callers in the same process that arrive while a scan runs wait for it and
-    share its report. Other processes and hosts are excluded by the store's
-    scan lock: if another holds it, this one waits for that scan to finish
-    and answers with the report that scan recorded.
-
-    A scan that fails as a whole (the content folder is gone, the store
-    refused) is remembered as a ``ScanFailure``: in the store when it still
-    takes writes, so every process's ``/api/status`` says ``degraded`` and
-    why, and in ``last_failure`` for this process whatever the store does.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        clock: Clock,
-        *,
-        on_report: Callable[[ScanReport], None] | None = None,
-    ) -> None:
-        """``on_report``: called with the report of each scan this process ran (metrics)."""
-        self._settings = settings
-        self._store = store
-        self._clock = clock
-        self._on_report = on_report
-        self._mutex = threading.Lock()
-        self._done = threading.Condition(self._mutex)
-        self._running = False
-        self._runs = 0
-        self._last: ScanReport | None = None
-        self._failure: BaseException | None = None
-        self._listings = Listings()  # unchanged folders are not listed again
-        self.last_failure: ScanFailure | None = None
-        self.last_success_at: datetime | None = None  # when this process's last good scan began
-
-    def run(self, progress: Progress | None = None) -> ScanReport:
-        """Scan now, or join the scan already running; return its report.
-
-        A scan that fails raises in every caller that shared it.
-        """
-        with self._mutex:
-            if self._running:
-                seen = self._runs
-                while self._runs == seen:
-                    self._done.wait()
-                if self._failure is not None:
-                    raise self._failure
-                assert self._last is not None
-                return self._last
-            self._running = True
-        report: ScanReport | None = None
-        failure: BaseException | None = None
-        try:
-            report = self._run_locked(progress)
-            return report
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            with self._mutex:
-                self._running = False
-                self._runs += 1
-                self._last, self._failure = report, failure
-                self._done.notify_all()
-
-    def run_after(self, progress: Progress | None = None) -> ScanReport:
-        """A scan that starts after this call (file events: the change must be seen).
-
-        ``run`` joins a scan already running, which may have listed the folder
-        before the change that brought this call; this waits that one out first.
-        """
-        with self._mutex:
-            if self._running:
-                seen = self._runs
-                while self._runs == seen:
-                    self._done.wait()
-        return self.run(progress)
-
-    def _run_locked(self, progress: Progress | None) -> ScanReport:
-        try:
-            report = self._run_exclusive(progress)
-        except (ContentRootError, StoreError) as exc:
-            self._note_failure(exc)
-            raise
-        self.last_failure = None
-        self.last_success_at = report.started_at
-        return report
-
-    def _note_failure(self, exc: ContentRootError | StoreError) -> None:
-        # StoreError texts never carry a URL or password (store/engine.py);
-        # ContentRootError.reason leaves out the folder's absolute path.
-        reason = exc.reason if isinstance(exc, ContentRootError) else str(exc)
-        failure = ScanFailure(reason=reason, failed_at=self._clock())
-        self.last_failure = failure
-        log.error("scan failed, the feeds keep their last good state: %s", exc)
-        try:
-            self._store.record_failure(failure)
-        except StoreError as store_exc:  # the store is what failed: this process knows
-            log.warning("cannot record the failed scan in the store: %s", store_exc)
-
-    def _run_exclusive(self, progress: Progress | None) -> ScanReport:
-        with self._store.scan_lock(wait=False) as held:
-            if held:
-                return self._scan_and_record(progress)
-        # Another process or host is scanning: wait for it and share its result.
-        with self._store.scan_lock(wait=True):
-            state = self._store.last_scan()
-            if state is not None:
-                return state.report
-            return self._scan_and_record(progress)
-
-    def _scan_and_record(self, progress: Progress | None) -> ScanReport:
-        # One "scan started"/"scan finished" pair per scan really run (callers
-        # that share a scan log nothing here): the log shows scans never overlap.
-        log.info("scan started")
-        reopened = self._store.reopen_if_replaced(create=True)  # never write a deleted file
-        if reopened is not None:
-            health.note_store_event(self._store, self._settings.store.url, reopened, self._clock())
-        report = scan(
-            self._settings,
-            self._store,
-            now=self._clock(),
-            progress=progress,
-            listings=self._listings,
-        )
-        self._store.record_scan(ScanState(report, finished_at=self._clock()))
-        log.info("scan finished: %s", report.summary())
-        if self._on_report is not None:
-            self._on_report(report)
-        return report
+    return max(1, len(os.sched_getaffinity(0)))  # one per core: the scan mostly waits on them

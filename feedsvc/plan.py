@@ -3,24 +3,23 @@
 Owns which found files a scan reads, defers (still settling) or counts as
 unchanged, which stored files are gone, which errors carry over, who holds
 each id when the scan begins (``feedsvc.claims``) and the order the files
-are read in. Each is a pure function of what discovery found, what the
-store knows and the values the executor (``pipeline.scan``) passes in;
-what a file turned out to hold is ``ledger.py``'s business.
+are read in, and the scope of a scan after file events (``scope_for``,
+``plan_scoped``: docs/operations.md, "Scoped scans"). Each is a pure
+function of what discovery found, what the store knows and the values the
+executor (``pipeline.scan``) passes in; what a file turned out to hold is
+``ledger.py``'s business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from feedsvc.claims import Claims
 from feedsvc.dates import epoch_ns, first_seen
+from feedsvc.discover import Discovery  # the value only: nothing here walks a folder
 from feedsvc.types import FileError, FileState, FileWarning, SourceFile, StoredFile
-
-if TYPE_CHECKING:
-    from feedsvc.discover import Discovery  # its type only: nothing here walks a folder
 
 # A modification time this far past the scan's start is clock skew, not a write
 # during the scan (docs/operations.md, "Settled files").
@@ -296,3 +295,121 @@ def carried_warnings(
     read = {source.path for source in scan.read}
     gone = set(scan.gone)
     return [w for w in last if w.path in known and w.path not in read and w.path not in gone]
+
+
+# --- scoped scans (docs/operations.md, "Scoped scans") -----------------------------------------
+
+# More named paths than this in one quiet window, or more stored files at or under
+# them, and the scan after file events walks the whole root: past this size a
+# scoped scan saves little and a full one is the simpler truth.
+MAX_SCOPED_PATHS = 256
+MAX_SCOPED_STORED = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """What the last scan of this process found that the store does not keep:
+    the resources' paths and the count of names skipped (hidden, ``content.ignore``)."""
+
+    resources: frozenset[str]
+    ignored: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A scan limited to the paths file events named; made by ``scope_for`` only.
+
+    ``paths``: the named paths (relative, as ``SourceFile.path`` shows them),
+    none inside another. ``inside``: the stored rows at or under them, which
+    the scan looks at again. Every other stored row is taken as unchanged
+    without a look: ``kept`` are those ``plan`` must still see (failing rows,
+    which carry their errors and claims, and documents that are not items);
+    ``plain`` counts the rest (an item, no error).
+    """
+
+    paths: tuple[str, ...]
+    census: Census
+    inside: Mapping[str, FileState]
+    kept: Mapping[str, FileState]
+    plain: int
+
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` is a named path or lies under one."""
+        return any(path == named or path.startswith(named + "/") for named in self.paths)
+
+
+def _outside_root(path: str) -> bool:
+    parts = path.split("/")
+    return any(part in ("", ".", "..") for part in parts)
+
+
+def scope_for(
+    paths: Collection[str] | None,
+    census: Census | None,
+    known: Mapping[str, FileState],
+    *,
+    renormalise: bool,
+) -> Scope | None:
+    """The scope of a scan after file events, or None for a full scan.
+
+    ``paths``: the relative paths the events named (None: they could not name
+    them: the queue overflowed, the root itself changed). A full scan also when
+    this process has no census yet (its first scan), when every file must be
+    normalised again, when a path is not plainly inside the root, and when the
+    paths or the stored files under them are too many (``MAX_SCOPED_*``).
+    """
+    if paths is None or census is None or renormalise or len(paths) > MAX_SCOPED_PATHS:
+        return None
+    if any(_outside_root(path) for path in paths):
+        return None
+    named: list[str] = []
+    for path in sorted(paths):  # a parent sorts before its children
+        if not named or not path.startswith(named[-1] + "/"):
+            named.append(path)
+    exact = frozenset(named)
+    prefixes = tuple(path + "/" for path in named)
+    inside: dict[str, FileState] = {}
+    kept: dict[str, FileState] = {}
+    plain = 0
+    for path, state in known.items():
+        if path in exact or path.startswith(prefixes):
+            inside[path] = state
+        elif state.error is None and state.item_id is not None:
+            plain += 1
+        else:
+            kept[path] = state
+    if len(inside) > MAX_SCOPED_STORED:
+        return None
+    return Scope(tuple(named), census, inside, kept, plain)
+
+
+def plan_scoped(
+    found: Discovery, scope: Scope, conditions: Conditions, last_errors: Iterable[FileError]
+) -> tuple[ScanPlan, Discovery]:
+    """``plan`` for a scoped scan: ``found`` holds what discovery saw at the named paths.
+
+    Returns the plan and the whole root as this scan sees it (the report's
+    counts): the files found in scope, the stored files out of scope as they
+    were, the resources of the census out of scope plus those found, and the
+    errors of the last report about out-of-scope paths the store keeps no row
+    for (discovery refused them: links, oversized files, unreadable folders).
+    ``plain`` out-of-scope items are counted unchanged, not listed.
+    """
+    kept = scope.kept
+    outside = tuple(SourceFile(path, state.size, state.mtime_ns) for path, state in kept.items())
+    carried = tuple(
+        error
+        for error in last_errors
+        if error.path not in kept
+        and error.path not in scope.inside
+        and not scope.covers(error.path)
+    )
+    resources = [path for path in scope.census.resources if not scope.covers(path)]
+    whole = Discovery(
+        files=found.files + outside,
+        errors=tuple(sorted(found.errors + carried, key=lambda e: e.path)),
+        resources=tuple(sorted([*resources, *found.resources])),
+        ignored=scope.census.ignored,
+    )
+    todo = plan(whole, {**scope.inside, **kept}, conditions)
+    return replace(todo, unchanged=todo.unchanged + scope.plain), whole

@@ -2,10 +2,10 @@
 
 Owns *when* scans run (once at start-up, then every
 ``watch.interval_seconds``, and after file events when ``watch.file_events``
-is on: ``events.py``); *how* is ``pipeline.Scanner``, which also makes sure
-no two scans overlap anywhere. It also starts the deployment's one schedule
-timer (``schedule.Releaser``). A failed scan is logged and the feeds keep
-serving what the store holds.
+is on: ``events.py``, scoped to the paths they named); *how* is
+``scanner.Scanner``, which also makes sure no two scans overlap anywhere. It
+also starts the deployment's one schedule timer (``schedule.Releaser``). A
+failed scan is logged and the feeds keep serving what the store holds.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from feedsvc.budget import die_with_parent
 from feedsvc.dates import utc_now
+from feedsvc.discover import display_path
 from feedsvc.errors import ContentRootError, FeedsvcError, StoreError
-from feedsvc.events import FileEvents
+from feedsvc.events import FileEvents, Touched
 from feedsvc.health import HealthBoard, Heartbeat, beat_seconds
 from feedsvc.metrics import Metrics
-from feedsvc.pipeline import Scanner
 from feedsvc.progress import ScanProgress
+from feedsvc.scanner import Scanner
 from feedsvc.schedule import Releaser
 from feedsvc.settings import Settings
 from feedsvc.store import FileEventsState, Store, open_store
@@ -56,24 +57,42 @@ def scan_job(scanner: Scanner, after: Callable[[], None] = _nothing) -> None:
     after()
 
 
-def event_scan(
-    scanner: Scanner, settle_seconds: float, after: Callable[[], None] = _nothing
-) -> float | None:
-    """The scan after file events: one that starts after them (``Scanner.run_after``).
+class EventScans:
+    """The scans file events bring, each one that starts after them (``Scanner.run_after``).
 
-    Returns when to scan once more: a file still settling (``content.settle_seconds``)
-    was left for later, and no further event may come for it.
+    Each is scoped to the paths the events named plus the files the last one
+    left pending (docs/operations.md, "Scoped scans"); the Scanner walks the
+    whole root instead when the events could not name them or a scoped scan
+    cannot be trusted. Runs on the debouncer's one thread.
     """
-    try:
-        report = scanner.run_after()
-    except (ContentRootError, StoreError):
-        return None  # logged and recorded by the Scanner
-    except FeedsvcError as exc:
-        log.error("scan failed, feeds keep their last good state: %s", exc)
-        return None
-    log.info("scan after file events: %s", report.summary())
-    after()
-    return settle_seconds if report.pending else None
+
+    def __init__(
+        self, scanner: Scanner, settle_seconds: float, after: Callable[[], None] = _nothing
+    ) -> None:
+        self._scanner = scanner
+        self._settle_seconds = settle_seconds
+        self._after = after
+        self._pending: frozenset[str] = frozenset()  # left by the last scan, in file events' terms
+
+    def __call__(self, touched: Touched) -> float | None:
+        """Scan; return when to scan once more: a file still settling
+        (``content.settle_seconds``) was left for later, and no further event may come for it."""
+        paths: frozenset[str] | None = None
+        if touched.paths is not None:
+            paths = frozenset(display_path(os.fsencode(p)) for p in touched.paths) | self._pending
+            if not paths:
+                return None
+        try:
+            report = self._scanner.run_after(paths=paths)
+        except (ContentRootError, StoreError):
+            return None  # logged and recorded by the Scanner
+        except FeedsvcError as exc:
+            log.error("scan failed, feeds keep their last good state: %s", exc)
+            return None
+        log.info("scan after file events: %s", report.summary())
+        self._after()
+        self._pending = frozenset(report.pending)
+        return self._settle_seconds if report.pending else None
 
 
 def start_file_events(
@@ -87,7 +106,7 @@ def start_file_events(
     else:
         events = FileEvents(
             settings.content_root,
-            lambda: event_scan(scanner, settings.content.settle_seconds, after),
+            EventScans(scanner, settings.content.settle_seconds, after),
             settings.watch.debounce_ms / 1000,
         )
         reason = events.start()

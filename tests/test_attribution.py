@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 

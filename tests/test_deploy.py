@@ -244,7 +244,7 @@ def test_web_instances_on_one_postgres_serve_the_same_feeds(
 TRACED_WATCHER = """
 import os, random, sys, time
 import feedsvc.pipeline as pipeline
-real_scan = pipeline.scan
+real_scan = pipeline.run_scan
 first = [float(os.environ["DEPLOY_TEST_FIRST_SCAN"])]
 def traced(*args, **kwargs):
     print(f"SCAN-START {time.time():.6f}", file=sys.stderr, flush=True)
@@ -253,7 +253,7 @@ def traced(*args, **kwargs):
         return real_scan(*args, **kwargs)
     finally:
         print(f"SCAN-END {time.time():.6f}", file=sys.stderr, flush=True)
-pipeline.scan = traced
+pipeline.run_scan = traced
 from feedsvc.cli import main
 sys.exit(main(["watch"]))
 """

@@ -15,7 +15,7 @@ import requests
 from conftest import wait_until
 
 from feedsvc.events import Debouncer, FileEvents
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.watcher import start_file_events
 from feedsvc.web import create_app

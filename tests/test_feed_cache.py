@@ -18,8 +18,8 @@ import requests
 from flask import Flask
 
 from feedsvc import feed_cache, rendered_lru
-from feedsvc.pipeline import Scanner
 from feedsvc.publish import RenderedFeed
+from feedsvc.scanner import Scanner
 from feedsvc.settings import Settings
 from feedsvc.store import Store, open_store
 from feedsvc.web import create_app

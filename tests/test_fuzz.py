@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from feedsvc.feed_cache import FeedCache
-from feedsvc.pipeline import Scanner
 from feedsvc.render import FORMATS
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 

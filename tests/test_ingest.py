@@ -18,8 +18,9 @@ import feedparser
 import pytest
 
 from feedsvc.feed_cache import FeedCache
-from feedsvc.pipeline import Scanner, scan
+from feedsvc.pipeline import scan
 from feedsvc.render import FORMATS
+from feedsvc.scanner import Scanner
 from feedsvc.store import ScanChanges, open_store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

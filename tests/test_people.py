@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from lxml import etree, html
 
 from feedsvc.errors import ContentRootError
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 from test_cli import run
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.schedule import Releaser
 from feedsvc.store import open_store
 from feedsvc.web import create_app

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 
 TOKEN = "settle-refresh-token-2718"

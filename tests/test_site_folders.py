@@ -32,7 +32,7 @@ from flask.testing import FlaskClient
 from lxml import html
 from test_resources import run
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 

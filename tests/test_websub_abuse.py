@@ -28,7 +28,7 @@ import pytest
 from conftest import wait_until
 from flask.testing import FlaskClient
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import Store, open_store
 from feedsvc.web import create_app
 from feedsvc.websub.callbacks import CallbackClient, CallbackFailed, CallbackRefused

@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from requests.utils import parse_header_links
 
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
 from feedsvc.web import create_app
 

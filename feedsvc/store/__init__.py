@@ -165,6 +165,11 @@ class ScanStore(Protocol):
         """Digest of the site settings the stored items were normalised with."""
         ...
 
+    def last_scan(self) -> ScanState | None:
+        """The last finished scan: a scan carries over its warnings about files it
+        does not read again (the same read ``ReadStore`` offers)."""
+        ...
+
     def scan_writer(self, now: datetime | None = None) -> AbstractContextManager[ScanWriter]:
         """A writer for one scan's chunks; leaving the block without ``commit`` rolls back.
 

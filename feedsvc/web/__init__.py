@@ -22,7 +22,7 @@ from feedsvc.dates import utc_now
 from feedsvc.errors import StoreError
 from feedsvc.feed_cache import FeedCache
 from feedsvc.metrics import Metrics
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.settings import Settings, load_settings
 from feedsvc.store import Store, open_store
 from feedsvc.web import api, feeds, files, pages, websub

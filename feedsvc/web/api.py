@@ -2,7 +2,7 @@
 
 Owns authentication of ``POST /api/refresh`` (Bearer token compared in
 constant time on bytes) and the JSON shapes of docs/api.md. Scanning itself is
-``pipeline.Scanner``; concurrent refreshes share one scan.
+``scanner.Scanner``; concurrent refreshes share one scan.
 """
 
 from __future__ import annotations

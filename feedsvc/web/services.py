@@ -15,7 +15,7 @@ from flask import current_app
 
 from feedsvc.feed_cache import FeedCache
 from feedsvc.metrics import Metrics
-from feedsvc.pipeline import Scanner
+from feedsvc.scanner import Scanner
 from feedsvc.settings import Settings
 from feedsvc.store import Store
 
