@@ -103,18 +103,13 @@ def interrupts_held() -> Iterator[None]:
 # --- in a child process ---------------------------------------------------------------------
 
 
-def child_setup(parent: int, memory_mb: int, *, forked_by_server: bool = False) -> None:
+def child_setup(parent: int, memory_mb: int) -> None:
     """First thing in a pool or helper process: die with the parent, quiet, capped.
 
     ``parent``: the PID of the process that started this one (``os.getpid()``
     there), to notice a parent that died before this process got here.
-    ``forked_by_server``: this process was forked by multiprocessing's fork
-    server on behalf of ``parent`` (see ``die_with_server``).
     """
-    if forked_by_server:
-        die_with_server(parent)
-    else:
-        die_with_parent(parent)
+    die_with_parent(parent)
     quiet_standard_streams()
     ignore_interrupts()
     limit_memory(memory_mb)
@@ -143,22 +138,6 @@ def die_with_parent(parent: int) -> None:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
-
-
-def die_with_server(client: int) -> None:
-    """``die_with_parent`` for a process forked by multiprocessing's fork server.
-
-    Its parent is the server, which dies with ``client`` (the process that
-    asked for this one and started the server: ``feedsvc.preload``). So this
-    process dies with the server, and leaves at once if ``client`` is already gone.
-    """
-    die_with_parent(os.getppid())
-    try:
-        os.kill(client, 0)
-    except ProcessLookupError:
-        os._exit(1)
-    except PermissionError:
-        pass  # a process of another user: it exists
 
 
 def quiet_standard_streams() -> None:

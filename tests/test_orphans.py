@@ -52,23 +52,7 @@ def _marked(mark: str) -> dict[int, bytes]:
 
 
 def _pool_workers(mark: str) -> list[int]:
-    """Pool processes: spawned ones, or those forked by the pool's fork server
-    (a child of the server shows the server's command line)."""
-    marked = _marked(mark)
-    server = b"multiprocessing.forkserver"
-    return [
-        pid
-        for pid, cmd in marked.items()
-        if b"multiprocessing.spawn" in cmd
-        or (server in cmd and server in marked.get(_parent(pid), b""))
-    ]
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0
+    return [pid for pid, cmd in _marked(mark).items() if b"multiprocessing.spawn" in cmd]
 
 
 @pytest.fixture(scope="module")
