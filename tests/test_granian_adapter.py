@@ -106,8 +106,9 @@ def test_a_real_granian_worker_seen_through_the_adapter() -> None:
     assert worker.pid == process.inner.pid > 0
     worker.terminate()
     assert multiprocessing.connection.wait([worker.sentinel], timeout=30) == [worker.sentinel]
+    # The sentinel says the process ended (granian's own is_alive() may still answer
+    # True for a moment: the race granian_adapter.py's stop rule works around).
     worker.join()
-    assert not process.is_alive()
     # granian's per-worker watcher thread took the exit as a requested stop.
     assert parent.interrupt_children == []
     assert not parent.main_loop_interrupt.is_set()
