@@ -103,13 +103,20 @@ def interrupts_held() -> Iterator[None]:
 # --- in a child process ---------------------------------------------------------------------
 
 
-def child_setup(parent: int, memory_mb: int) -> None:
+def child_setup(parent: int, memory_mb: int, *, forked_by_server: bool = False) -> None:
     """First thing in a pool or helper process: die with the parent, quiet, capped.
 
     ``parent``: the PID of the process that started this one (``os.getpid()``
     there), to notice a parent that died before this process got here.
+    ``forked_by_server``: this process was forked by multiprocessing's fork
+    server on behalf of ``parent``; the server already tied it to itself at the
+    fork (``server_setup``), so only a ``parent`` already gone is checked here.
     """
-    die_with_parent(parent)
+    if forked_by_server:
+        if not alive(parent):
+            os._exit(1)
+    else:
+        die_with_parent(parent)
     quiet_standard_streams()
     ignore_interrupts()
     limit_memory(memory_mb)
@@ -138,6 +145,46 @@ def die_with_parent(parent: int) -> None:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+# The environment variable through which a scan tells the fork server it starts
+# which process it serves (``fileread._pool_context``, ``feedsvc.preload``);
+# outside ``FEEDSVC_``, the namespace of settings, which refuses unknown names.
+CLIENT_ENV = "_FEEDSVC_POOL_CLIENT"
+
+
+def server_setup() -> None:
+    """First thing in the parse pool's fork server (``feedsvc.preload``), before
+    any heavy import: die with the client, quiet; each fork dies with the server.
+
+    The client is the process named by ``CLIENT_ENV``, not whatever
+    ``os.getppid()`` says by now: if the client was killed while this server
+    started, its parent is already the reaper, and a check against that would
+    pass. Each process the server forks is tied to the server in the fork
+    itself (``os.register_at_fork``), before it unpickles anything: a client
+    killed while a worker starts takes the server with it, and the worker too.
+    """
+    die_with_parent(int(os.environ.get(CLIENT_ENV, "0")))
+    quiet_standard_streams()
+    server = os.getpid()
+    os.register_at_fork(after_in_child=lambda: die_with_parent(server))
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` has not ended: a process that ended but was not yet
+    reaped (a zombie) counts as ended (Linux: its /proc state is Z or X)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # a process of another user: it exists
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: kill's answer stands
+    return state not in ("Z", "X")
 
 
 def quiet_standard_streams() -> None:

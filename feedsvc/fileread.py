@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 from collections import deque
 from collections.abc import Generator, Sequence
@@ -18,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from feedsvc import budget
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 # enough to keep every process busy, few enough to bound memory.
 _POOL_BATCH = 64
 _POOL_AHEAD = 3
+
+# Imported by the pool's fork server before it forks workers (_pool_context).
+_PRELOAD = "feedsvc.preload"
 
 # A file to read, with its stored row (None: a new file).
 Work = tuple[SourceFile, StoredFile | None]
@@ -168,13 +173,12 @@ def outcomes(
     if workers <= 1:
         yield from _serial(reader, work)
         return
-    # spawn, not fork: the scan may run in a threaded server process, and a
-    # forked child could inherit a lock some other thread held.
+    context, forked_by_server = _pool_context()
     pool = ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=context,
         initializer=_pool_init,
-        initargs=(reader, os.getpid()),
+        initargs=(reader, os.getpid(), forked_by_server),
     )
     try:
         batches = iter([work[i : i + _POOL_BATCH] for i in range(0, len(work), _POOL_BATCH)])
@@ -195,6 +199,46 @@ def outcomes(
             yield from results
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if forked_by_server:
+            _stop_fork_server()
+
+
+def _pool_context() -> tuple[BaseContext, bool]:
+    """Where pool processes come from, and whether that is the fork server.
+
+    Not ``fork``: the scan may run in a threaded server process, and a forked
+    child could inherit a lock some other thread held. The fork server is a
+    single-threaded process that imports ``feedsvc.preload`` (every module and
+    lingua's models) once and forks each worker from that warm state; without
+    one (not POSIX), ``spawn``, where each worker loads everything itself.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn"), False
+    context = multiprocessing.get_context("forkserver")
+    # The server learns its client from the environment it inherits. Set once:
+    # this process's PID never changes, and a forked copy sets its own.
+    client = str(os.getpid())
+    if os.environ.get(budget.CLIENT_ENV) != client:
+        os.environ[budget.CLIENT_ENV] = client
+    # "__main__" too, as multiprocessing does by default: imported once in the
+    # server (a script's main module), not again by each worker. The server
+    # imports it before _PRELOAD whatever the order; a client that died
+    # meanwhile is still noticed, by its PID (budget.server_setup).
+    context.set_forkserver_preload(["__main__", _PRELOAD])
+    return context, True
+
+
+def _stop_fork_server() -> None:
+    """End the fork server with the pool: it holds the language models (200 MB),
+    and a long-running process (``feedsvc serve``) rarely needs a pool again.
+
+    multiprocessing has no public way to stop it; ``ForkServer._stop`` is what
+    its own tests use. tests/test_pool.py fails if it goes away.
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def _serial(reader: FileReader, work: Sequence[Work]) -> Generator[Outcome, None, None]:
@@ -217,11 +261,12 @@ def _serial(reader: FileReader, work: Sequence[Work]) -> Generator[Outcome, None
 _pool_reader: FileReader | None = None
 
 
-def _pool_init(reader: FileReader, parent: int) -> None:
+def _pool_init(reader: FileReader, parent: int, forked_by_server: bool) -> None:
     global _pool_reader  # noqa: PLW0603 - one per pool process, set once at its start
     settings = reader.settings
-    budget.child_setup(parent, settings.content.file_memory_mb)
-    _parse_item(*_warm_up_args(settings, reader.now))  # not inside a file's budget
+    budget.child_setup(parent, settings.content.file_memory_mb, forked_by_server=forked_by_server)
+    # Not inside a file's budget; in a fork of a warm server, about a millisecond.
+    _parse_item(*_warm_up_args(settings, reader.now))
     _pool_reader = reader
 
 

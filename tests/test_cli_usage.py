@@ -154,21 +154,33 @@ def many_files(root: Path, count: int) -> None:
         )
 
 
-def spawned_children(pid: int) -> list[int]:
-    """Worker processes (multiprocessing spawn) started by ``pid``."""
+def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            children = (task / "children").read_text().split()
+            found += [int(child) for child in (task / "children").read_text().split()]
         except OSError:
             continue
-        for child in children:
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"spawn_main" in cmdline:
-                found.append(int(child))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def spawned_children(pid: int) -> list[int]:
+    """Pool worker processes of ``pid``: spawned by it, or forked by its pool's fork
+    server (a child of ``pid`` whose workers show the server's command line)."""
+    found = []
+    for child in _children(pid):
+        cmdline = _cmdline(child)
+        if b"spawn_main" in cmdline:
+            found.append(child)
+        elif b"multiprocessing.forkserver" in cmdline:
+            found += _children(child)
     return found
 
 

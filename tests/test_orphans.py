@@ -52,7 +52,23 @@ def _marked(mark: str) -> dict[int, bytes]:
 
 
 def _pool_workers(mark: str) -> list[int]:
-    return [pid for pid, cmd in _marked(mark).items() if b"multiprocessing.spawn" in cmd]
+    """Pool processes: spawned ones, or those forked by the pool's fork server
+    (a child of the server shows the server's command line)."""
+    marked = _marked(mark)
+    server = b"multiprocessing.forkserver"
+    return [
+        pid
+        for pid, cmd in marked.items()
+        if b"multiprocessing.spawn" in cmd
+        or (server in cmd and server in marked.get(_parent(pid), b""))
+    ]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 @pytest.fixture(scope="module")
@@ -86,21 +102,77 @@ def test_kill_9_leaves_no_process_and_ends_the_pipe(
             assert proc.poll() is None, f"{command} exited before its pool started"
             assert time.monotonic() < deadline, ("no pool processes", _marked(mark))
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while _marked(mark) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _marked(mark) == {}, "left behind"
+        deadline = _kill_and_wait_for_nothing_left(proc, mark, command)
         # Nobody holds the pipe any more: reading it ends.
         ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
         assert ready, "stdout is still held open"
         while proc.stdout.read(65536):
             pass
     finally:
-        for pid in _marked(mark):  # only after a failure: ours, by PID
-            os.kill(pid, signal.SIGKILL)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _clean_up(proc, mark)
         proc.stdout.close()
+
+
+def _kill_and_wait_for_nothing_left(proc: subprocess.Popen[bytes], mark: str, what: str) -> float:
+    """SIGKILL ``proc``; assert that within 30 s no marked process is left.
+    Returns that deadline."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _marked(mark) == {}, ("left behind", what)
+    return deadline
+
+
+def _clean_up(proc: subprocess.Popen[bytes], mark: str) -> None:
+    """Only after a failure: end what is ours, by PID."""
+    for pid in _marked(mark):
+        os.kill(pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _fork_server(mark: str) -> list[int]:
+    """The pool's fork server: a marked process with its command line whose
+    parent is not one too (its workers' parent is the server)."""
+    marked = _marked(mark)
+    server = b"multiprocessing.forkserver"
+    return [
+        pid
+        for pid, cmd in marked.items()
+        if server in cmd and server not in marked.get(_parent(pid), b"")
+    ]
+
+
+@pytest.mark.parametrize("moment", ["server starting", "first worker starting"])
+@pytest.mark.timeout(300)
+def test_kill_9_while_the_pool_starts_leaves_no_process(
+    moment: str, many_files: Path, tmp_path: Path
+) -> None:
+    """The narrow windows: the fork server still importing (its parent check
+    must name the scan, not whoever adopted it), and a worker just forked,
+    before it has unpickled anything (it must already die with the server).
+    Three kills each, as soon as the moment is seen."""
+    seen = _fork_server if moment == "server starting" else _pool_workers
+    for _round in range(3):
+        mark = uuid.uuid4().hex
+        env = {**os.environ, **feedsvc_env(tmp_path, many_files), MARK: mark}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "feedsvc", "scan"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not seen(mark):
+                assert proc.poll() is None, "scan exited before the moment"
+                assert time.monotonic() < deadline, ("never seen", moment, _marked(mark))
+                time.sleep(0.002)
+            _kill_and_wait_for_nothing_left(proc, mark, moment)
+        finally:
+            _clean_up(proc, mark)
+        (tmp_path / "store.sqlite3").unlink(missing_ok=True)

@@ -124,6 +124,12 @@ def _count(runs: re.Pattern[str], text: str) -> int:
     return sum(map(len, runs.findall(text)))
 
 
+def load_models() -> None:
+    """Load lingua's language models now: on first use they take about a second
+    of CPU and 200 MB, which must not count against a file's time budget."""
+    _detector().compute_language_confidence_values("A short sentence of English prose.")
+
+
 def _script_decides(text: str) -> str | None:
     """Rule 2: "ja" or "ko" when the script decides, else None (lingua's turn).
 
