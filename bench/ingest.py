@@ -31,6 +31,8 @@ def bench_env(content: Path, store_url: str, **extra: str) -> dict[str, str]:
         "FEEDSVC_STORE_URL": store_url,
         "FEEDSVC_SITE_BASE_URL": "https://news.example.com",
         "FEEDSVC_SITE_ID_PREFIX": "tag:news.example.com,2024:",
+        # A corpus written a moment ago is read at once, not left for a later scan.
+        "FEEDSVC_CONTENT_SETTLE_SECONDS": "0",
         **{f"FEEDSVC_{key.upper()}": value for key, value in extra.items()},
     }
 

@@ -44,7 +44,7 @@ class _Generation:
     items the store held then. A newer generation is another object.
     """
 
-    __slots__ = ("_feeds", "_store", "_term_lists", "grid", "number")
+    __slots__ = ("_feeds", "_last_items", "_store", "_term_lists", "grid", "number")
 
     def __init__(self, number: int, store: ReadStore) -> None:
         self.number = number
@@ -52,6 +52,19 @@ class _Generation:
         self.grid: dict[FeedKey, FeedInfo] = {info.key: info for info in store.feeds()}
         self._feeds: RenderedOnce[RenderedFeed] = RenderedOnce()
         self._term_lists: RenderedOnce[tuple[FeedInfo, ...]] = RenderedOnce()
+        # The items of the feed rendered last: its other formats usually come
+        # next (the grid is rendered key by key, every format), and read them
+        # from here instead of the store. Replaced whole, never changed.
+        self._last_items: tuple[FeedKey, int, tuple[Item, ...]] | None = None
+
+    def items_for(self, key: FeedKey, limit: int) -> tuple[Item, ...]:
+        """``ReadStore.items_for``, read once for the formats of one feed in a row."""
+        last = self._last_items
+        if last is not None and last[0] == key and last[1] == limit:
+            return last[2]
+        items = self._store.items_for(key, limit)
+        self._last_items = (key, limit, items)
+        return items
 
     def kept(self, key: FeedKey, fmt: Format) -> RenderedFeed | None:
         return self._feeds.kept((key, fmt.name))
@@ -253,7 +266,7 @@ class FeedCache:
         generation = self._current()
         if key.facet != FACET_CATEGORY:
             return self._terms.get(
-                generation.number, (key, fmt.name), lambda: self._term_feed(key, fmt)
+                generation.number, (key, fmt.name), lambda: self._term_feed(generation, key, fmt)
             )
         return self._grid_feed(generation, key, fmt)
 
@@ -270,16 +283,16 @@ class FeedCache:
                     return None
                 items: tuple[Item, ...] = ()  # it once existed: a valid feed, no items
             else:
-                items = self._store.items_for(key, self._settings.feeds.max_items)
+                items = generation.items_for(key, self._settings.feeds.max_items)
             return render_feed(self._settings, info, fmt, items)
 
         return generation.feed(key, fmt, render)
 
-    def _term_feed(self, key: FeedKey, fmt: Format) -> RenderedFeed | None:
+    def _term_feed(self, generation: _Generation, key: FeedKey, fmt: Format) -> RenderedFeed | None:
         known = self._store.known_feed(key)  # also its display name
         if known is None:
             return None
-        items = self._store.items_for(key, self._settings.feeds.max_items)
+        items = generation.items_for(key, self._settings.feeds.max_items)
         name = next(iter(term_names(items, key)), known.category_name)
         info = FeedInfo(key=key, item_count=len(items), category_name=name)
         return render_feed(self._settings, info, fmt, items)
