@@ -28,6 +28,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -209,6 +210,26 @@ def limit_memory(memory_mb: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+@contextmanager
+def not_counted() -> Iterator[None]:
+    """Time spent inside is not charged to the running ``under_budget``: for a
+    one-off load (language models) that the first file needing it would pay.
+
+    Pauses this process's ``ITIMER_REAL`` and restarts it with what was left.
+    Only in the main thread (where ``under_budget`` runs); elsewhere, and when
+    no budget runs, nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    left, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 @contextmanager

@@ -158,8 +158,12 @@ def _budget_seconds(settings: Settings) -> float:
 
 
 def _warm_up_args(settings: Settings, now: datetime) -> tuple[Settings, str, bytes, FileTimes, str]:
-    """A small document whose parse loads every import and language model once."""
-    text = b"# Warming up\n\nA short paragraph of plain English prose, parsed once.\n"
+    """A small document whose parse loads every import and lingua's trigram
+    models once (its prose is long for lingua: ``language.LONG_SAMPLE_LETTERS``)."""
+    text = (
+        b"# Warming up\n\nA paragraph of plain English prose, parsed once when a process "
+        b"starts, long enough that the language detector reads it by its trigram models alone.\n"
+    )
     return (settings, "warm-up.md", text, FileTimes(now, now), "")
 
 

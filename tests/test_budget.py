@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedsvc import budget
 from feedsvc.budget import REFUSE_DELIMITERS, BudgetRunner, delimiter_count
 from feedsvc.pipeline import scan
 from feedsvc.store import open_store
@@ -149,3 +150,21 @@ def test_the_helper_caps_memory_and_time() -> None:
         assert sleeper.run(0) == (True, None)  # a new helper takes the next call
     finally:
         sleeper.close()
+
+
+def test_a_one_off_load_is_not_charged_to_the_file_that_needs_it() -> None:
+    """Loading lingua's models of every length (a second of CPU) happens inside the
+    first file with a short sample: ``not_counted`` pauses that file's budget for
+    it, and the rest of the file is still timed, with what was left."""
+    with budget.under_budget(0.3):
+        time.sleep(0.1)
+        with budget.not_counted():
+            time.sleep(0.5)  # over the whole budget, but not charged
+        time.sleep(0.1)
+    with pytest.raises(budget.OverBudget), budget.under_budget(0.3):
+        time.sleep(0.1)
+        with budget.not_counted():
+            time.sleep(0.1)
+        time.sleep(1.0)  # what was left (about 0.2 s) runs out here
+    with budget.not_counted():  # no budget running: nothing to pause
+        time.sleep(0.01)

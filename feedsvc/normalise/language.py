@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+from lingua import ConfidenceValue, Language, LanguageDetector, LanguageDetectorBuilder
 
+from feedsvc import budget
 from feedsvc.types import GRID_WORDS
 
 # The languages this news service expects. A closed set keeps detection fast
@@ -107,6 +108,36 @@ def _detector() -> LanguageDetector:
     )
 
 
+# lingua loads its models lazily, per n-gram length. A sample with at least
+# this many letters it reads by its trigram models alone (0.07 s and 18 MB to
+# load); a shorter one by the models of every length (1.3 s and 200 MB more).
+# Measured (docs/language.md): 123 letters, trigrams only; 118 letters, every
+# length. So warming up takes a long sample, and the one-off load for the first
+# short sample is kept out of that file's time budget.
+LONG_SAMPLE_LETTERS = 120
+_LONG_WARM_UP = (
+    "A paragraph of plain English prose, long enough that the language detector reads "
+    "it by its trigram models alone, as it reads the opening of most stories."
+)
+_every_length_loaded = False
+
+
+def load_models() -> None:
+    """Load lingua's trigram models now, outside any file's time budget."""
+    with budget.not_counted():
+        _detector().compute_language_confidence_values(_LONG_WARM_UP)
+
+
+def _confidence(sample: str, letters: int) -> list[ConfidenceValue]:
+    global _every_length_loaded  # noqa: PLW0603 - once per process, set on the first short sample
+    if letters >= LONG_SAMPLE_LETTERS or _every_length_loaded:
+        return _detector().compute_language_confidence_values(sample)
+    with budget.not_counted():  # may load the models of every length: once
+        values = _detector().compute_language_confidence_values(sample)
+    _every_length_loaded = True
+    return values
+
+
 # Runs of each script, counted by the regex engine (a per-character Python
 # loop was a fifth of a file's CPU). Latin: every letter below U+0250, as
 # ``str.isalpha`` says (ASCII, Latin-1, Latin Extended-A/B).
@@ -122,12 +153,6 @@ _HANGUL_RUNS = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
 
 def _count(runs: re.Pattern[str], text: str) -> int:
     return sum(map(len, runs.findall(text)))
-
-
-def load_models() -> None:
-    """Load lingua's language models now: on first use they take about a second
-    of CPU and 200 MB, which must not count against a file's time budget."""
-    _detector().compute_language_confidence_values("A short sentence of English prose.")
 
 
 def _script_decides(text: str) -> str | None:
@@ -155,9 +180,10 @@ def detect(title: str, prose: str = "") -> str | None:
     if by_script is not None:
         return by_script
     sample = text[:DETECT_CHARS]
-    if not any(ch.isalpha() for ch in sample):
+    letters = sum(map(str.isalpha, sample))
+    if not letters:
         return None
-    values = _detector().compute_language_confidence_values(sample)
+    values = _confidence(sample, letters)
     if not values:
         return None
     best = values[0]
