@@ -3,8 +3,9 @@
 ``python -m bench.steps CONTENT [--files N] [--rounds R]`` reads up to N files of
 CONTENT the way a scan's pool process does (``FileReader.read``: the bytes, the
 parse, the normalisation and the outcome) in this one process, with a timing
-wrapper around each step, and prints the CPU per file of every step (the process, all threads: lingua loads with several),
-the median of R rounds. No profiler: a wrapper costs about a microsecond per
+wrapper around each step, and prints the CPU per file of every step (of the
+whole process: lingua loads its models with several threads), the median of R
+rounds. No profiler: a wrapper costs about a microsecond per
 call, against steps of 30-300 µs. Steps nest (the HTML ones and the language
 inside normalisation); "rest" is what the parent step spent outside its
 named children.

@@ -53,7 +53,7 @@ class Backend:
     # The store's file, when it is one (SQLite): its identity is checked (engine.py).
     path: Path | None = None
 
-    def upsert(self, table: sa.Table, keys: Sequence[str]) -> sa.Executable:
+    def upsert(self, table: sa.Table, keys: Sequence[str]) -> sa.Insert:
         """INSERT, or on a key conflict overwrite every other column."""
         ins = self.insert(table)
         update = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}

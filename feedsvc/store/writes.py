@@ -144,9 +144,7 @@ def stored_hashes(conn: sa.Connection, item_ids: Sequence[str]) -> Iterator[tupl
         yield from ((row[0], row[1]) for row in conn.execute(q))
 
 
-def execute_many(
-    conn: sa.Connection, statement: sa.Executable, rows: Sequence[dict[str, Any]]
-) -> None:
+def execute_many(conn: sa.Connection, statement: sa.Insert, rows: Sequence[dict[str, Any]]) -> None:
     """``conn.execute(statement, rows)`` with the statement compiled once and the
     rows handed to the driver's ``executemany`` as they are.
 
