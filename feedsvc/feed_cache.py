@@ -12,8 +12,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import NamedTuple, Protocol
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple, Protocol, TypeVar
 
 from feedsvc.errors import StoreError
 from feedsvc.publish import RenderedFeed, render_feed, term_names
@@ -24,6 +26,30 @@ from feedsvc.store import ReadStore
 from feedsvc.types import FACET_CATEGORY, TERM_FACETS, FeedInfo, FeedKey, Item
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+# Feeds rendered ahead (a new generation's grid, ``all_feeds``) are rendered by
+# this many threads, a feed's formats in one of them (one read of its items):
+# gzip and lxml's serialisation release the GIL, so the second thread's
+# compression overlaps the first's Python (bench/README.md). A window of this
+# many feeds per thread bounds what waits, rendered, to be yielded in order.
+_RENDER_THREADS = 2
+_RENDER_WINDOW = 4
+
+
+def _each_in_threads(work: Callable[[FeedInfo], R], infos: Iterable[FeedInfo]) -> Iterator[R]:
+    """``map(work, infos)``, in order, computed by ``_RENDER_THREADS`` threads.
+
+    The first exception is raised here, once the work before it was yielded.
+    """
+    with ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="feedsvc-render") as pool:
+        pending: deque[Future[R]] = deque()
+        for info in infos:
+            pending.append(pool.submit(work, info))
+            if len(pending) >= _RENDER_THREADS * _RENDER_WINDOW:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class ChangeSignal(Protocol):
@@ -52,18 +78,20 @@ class _Generation:
         self.grid: dict[FeedKey, FeedInfo] = {info.key: info for info in store.feeds()}
         self._feeds: RenderedOnce[RenderedFeed] = RenderedOnce()
         self._term_lists: RenderedOnce[tuple[FeedInfo, ...]] = RenderedOnce()
-        # The items of the feed rendered last: its other formats usually come
-        # next (the grid is rendered key by key, every format), and read them
-        # from here instead of the store. Replaced whole, never changed.
-        self._last_items: tuple[FeedKey, int, tuple[Item, ...]] | None = None
+        # Per thread, the items of the feed it rendered last: its other formats
+        # usually come next (a feed's formats are rendered together), and read
+        # them from here instead of the store. Each value is replaced whole.
+        self._last_items = threading.local()
 
     def items_for(self, key: FeedKey, limit: int) -> tuple[Item, ...]:
         """``ReadStore.items_for``, read once for the formats of one feed in a row."""
-        last = self._last_items
+        last: tuple[FeedKey, int, tuple[Item, ...]] | None = getattr(
+            self._last_items, "value", None
+        )
         if last is not None and last[0] == key and last[1] == limit:
             return last[2]
         items = self._store.items_for(key, limit)
-        self._last_items = (key, limit, items)
+        self._last_items.value = (key, limit, items)
         return items
 
     def kept(self, key: FeedKey, fmt: Format) -> RenderedFeed | None:
@@ -221,9 +249,8 @@ class FeedCache:
                 return
             generation = self._generation(number)
             self._failed = number  # until every feed rendered
-            for info in generation.grid.values():
-                for fmt in FORMATS:
-                    self._grid_feed(generation, info.key, fmt)
+            for _ in _each_in_threads(self._grid_formats(generation), generation.grid.values()):
+                pass
             for facet in TERM_FACETS:
                 generation.term_list(facet)
             self._failed = -1
@@ -304,11 +331,21 @@ class FeedCache:
     def all_feeds(self) -> Iterator[tuple[FeedInfo, Format, RenderedFeed]]:
         """Every feed with items, grid first, then tags and authors, in every format."""
         infos = (*self.grid(), *(i for facet in TERM_FACETS for i in self.term_grid(facet)))
-        for info in infos:
-            for fmt in FORMATS:
-                feed = self.get(info.key, fmt.name)
+
+        def formats(info: FeedInfo) -> list[tuple[Format, RenderedFeed | None]]:
+            return [(fmt, self.get(info.key, fmt.name)) for fmt in FORMATS]
+
+        for info, rendered in zip(infos, _each_in_threads(formats, infos), strict=True):
+            for fmt, feed in rendered:
                 if feed is not None:
                     yield info, fmt, feed
+
+    def _grid_formats(self, generation: _Generation) -> Callable[[FeedInfo], None]:
+        def render(info: FeedInfo) -> None:
+            for fmt in FORMATS:
+                self._grid_feed(generation, info.key, fmt)
+
+        return render
 
 
 class _Poller:

@@ -185,3 +185,45 @@ def test_every_worker_of_a_real_server_serves_a_refresh_at_once(serve, content_d
     assert answer.json()["added"] == 1
     for path in (FEED, "/feeds/all/all.atom", "/feeds/all/all.json") * 4:
         assert b"Rates rise" in requests.get(server.url + path, timeout=30).content, path
+
+
+def test_every_feed_rendered_ahead_comes_in_order_with_its_items_read_once(
+    settings: Settings, stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``all_feeds`` (``feedsvc build``) renders by two threads, a feed's formats
+    together: the order is the grid's and then the tags' and authors', every
+    body is what a request gets, and each feed's items are read once, not once
+    per format (issue 19)."""
+    for n, (lang, cat) in enumerate([("en", "news"), ("en", "sport"), ("ko", "news")] * 3):
+        (settings.content_root / f"p{n}.md").write_text(
+            f"---\ntitle: Story number {n}\nlang: {lang}\ncategories: [{cat}]\n"
+            f"tags: [t{n % 4}]\nauthor: Writer {n % 2}\ndate: 2025-06-0{n % 9 + 1} 10:00\n---\n"
+            f"Body of story {n}.\n",
+            encoding="utf-8",
+        )
+    store = stores()
+    Scanner(settings, store, lambda: NOW).run()
+    reads: list[object] = []
+    real = store.items_for
+
+    def counted(key: object, limit: int) -> object:
+        reads.append(key)
+        return real(key, limit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "items_for", counted)
+    ahead = list(feed_cache.FeedCache(settings, store).all_feeds())
+    keys = [info.key for info, _fmt, _feed in ahead]
+    assert len(ahead) > 3 * 10
+    assert sorted(map(str, reads)) == sorted({str(key) for key in keys})  # once per feed
+    one_by_one = feed_cache.FeedCache(settings, stores())
+    expected = [
+        (info.key, fmt.name, one_by_one.get(info.key, fmt.name))
+        for info in (
+            *one_by_one.grid(),
+            *one_by_one.term_grid("tag"),
+            *one_by_one.term_grid("author"),
+        )
+        for fmt in feed_cache.FORMATS
+    ]
+    assert [(info.key, fmt.name) for info, fmt, _ in ahead] == [(k, f) for k, f, _ in expected]
+    assert [feed.body for _, _, feed in ahead] == [e.body for _, _, e in expected if e is not None]
