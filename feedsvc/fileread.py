@@ -213,7 +213,7 @@ def _pool_context() -> tuple[BaseContext, bool]:
     Not ``fork``: the scan may run in a threaded server process, and a forked
     child could inherit a lock some other thread held. The fork server is a
     single-threaded process that imports ``feedsvc.preload`` (every module and
-    lingua's models) once and forks each worker from that warm state; without
+    lingua's trigram models) once and forks each worker from that warm state; without
     one (not POSIX), ``spawn``, where each worker loads everything itself.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
@@ -233,8 +233,9 @@ def _pool_context() -> tuple[BaseContext, bool]:
 
 
 def _stop_fork_server() -> None:
-    """End the fork server with the pool: it holds the language models (200 MB),
-    and a long-running process (``feedsvc serve``) rarely needs a pool again.
+    """End the fork server with the pool: it holds every module and lingua's
+    trigram models, and a long-running process (``feedsvc serve``) rarely needs a
+    pool again.
 
     multiprocessing has no public way to stop it; ``ForkServer._stop`` is what
     its own tests use. tests/test_pool.py fails if it goes away.

@@ -54,7 +54,8 @@ Progress = Callable[[int, int], None]
 # 50,000 files never holds more than this many items) without costing round trips.
 STAGE_ITEMS = 500
 # A scan that reads at least this many files spreads parsing over a process
-# pool (its fork server takes about a second to load, so small scans stay serial).
+# pool (its fork server takes about half a second to import everything, so small
+# scans stay serial).
 POOL_MIN_FILES = 2000
 
 

@@ -25,6 +25,16 @@ SAMPLE_FRONTMATTER = SAMPLES / "000_a08af95bc486be6a.txt"
 SAMPLE_TRANSCRIPT = SAMPLES / "002_ad53fbf95e7bb634.txt"
 
 
+def write_in_two_parts(path: Path, text: str, cut: int, pause: float) -> None:
+    """Write ``text`` to ``path`` in place, as a slow writer does: ``text[:cut]``,
+    flushed and left half-written for ``pause`` seconds, then the rest."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text[:cut])
+        handle.flush()
+        time.sleep(pause)
+        handle.write(text[cut:])
+
+
 def wait_until(
     check: Callable[[], Any], what: str | Callable[[], str] = "", timeout: float = 90.0
 ) -> Any:

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-from conftest import feedsvc_env
+from conftest import feedsvc_env, write_in_two_parts
 from flask.testing import FlaskClient
 
 from feedsvc.errors import ContentRootError, StoreError
@@ -601,12 +601,8 @@ def _keep_writing(content_dir: Path, stop: threading.Event, written: dict[str, i
     while not stop.is_set():
         n += 1
         text = _doc("inplace", n)
-        cut = text.index("date:")  # a half-written file: front matter not closed yet
-        with open(inplace, "w", encoding="utf-8") as handle:
-            handle.write(text[:cut])
-            handle.flush()
-            time.sleep(0.004)
-            handle.write(text[cut:])
+        # a half-written file: front matter not closed yet
+        write_in_two_parts(inplace, text, text.index("date:"), 0.004)
         written["inplace"] = n
         tmp = content_dir / ".atomic.tmp"
         tmp.write_text(_doc("atomic", n), encoding="utf-8")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
+from conftest import write_in_two_parts
 
 from feedsvc.scanner import Scanner
 from feedsvc.store import open_store
@@ -63,7 +64,7 @@ def test_a_recent_file_is_pending_until_it_has_settled(tmp_path: Path, make_sett
         store.close()
 
 
-def test_a_file_rewritten_every_10_ms_never_publishes_a_truncated_version(  # noqa: PLR0915 - one scenario: a rewriting writer against 120 refreshes
+def test_a_file_rewritten_every_10_ms_never_publishes_a_truncated_version(
     serve, tmp_path: Path
 ) -> None:
     content = tmp_path / "content"
@@ -82,12 +83,8 @@ def test_a_file_rewritten_every_10_ms_never_publishes_a_truncated_version(  # no
         while not stop.is_set():
             version += 1
             text = document(version)
-            cut = len(text) // 2  # the header and half the body, then the rest
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text[:cut])
-                handle.flush()
-                time.sleep(0.002)
-                handle.write(text[cut:])
+            # the header and half the body, then the rest
+            write_in_two_parts(path, text, len(text) // 2, 0.002)
             last["version"] = version
             time.sleep(0.008)
 

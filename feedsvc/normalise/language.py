@@ -112,14 +112,14 @@ def _detector() -> LanguageDetector:
 # this many letters it reads by its trigram models alone (0.07 s and 18 MB to
 # load); a shorter one by the models of every length (1.3 s and 200 MB more).
 # Measured (docs/language.md): 123 letters, trigrams only; 118 letters, every
-# length. So warming up takes a long sample, and the one-off load for the first
-# short sample is kept out of that file's time budget.
+# length. So warming up takes a long sample, and a short sample is detected
+# outside the file's time budget: the first one loads those models (a one-off
+# second), and any is at most DETECT_CHARS long, so no file can abuse it.
 LONG_SAMPLE_LETTERS = 120
 _LONG_WARM_UP = (
     "A paragraph of plain English prose, long enough that the language detector reads "
     "it by its trigram models alone, as it reads the opening of most stories."
 )
-_every_length_loaded = False
 
 
 def load_models() -> None:
@@ -129,13 +129,10 @@ def load_models() -> None:
 
 
 def _confidence(sample: str, letters: int) -> list[ConfidenceValue]:
-    global _every_length_loaded  # noqa: PLW0603 - once per process, set on the first short sample
-    if letters >= LONG_SAMPLE_LETTERS or _every_length_loaded:
+    if letters >= LONG_SAMPLE_LETTERS:
         return _detector().compute_language_confidence_values(sample)
-    with budget.not_counted():  # may load the models of every length: once
-        values = _detector().compute_language_confidence_values(sample)
-    _every_length_loaded = True
-    return values
+    with budget.not_counted():  # the first short sample loads every model length
+        return _detector().compute_language_confidence_values(sample)
 
 
 # Runs of each script, counted by the regex engine (a per-character Python
