@@ -157,13 +157,26 @@ def _budget_seconds(settings: Settings) -> float:
     return float(settings.content.file_budget_seconds)
 
 
-def _warm_up_args(settings: Settings, now: datetime) -> tuple[Settings, str, bytes, FileTimes, str]:
+def _warm_up_args(
+    settings: Settings, now: datetime, *, every_model: bool = False
+) -> tuple[Settings, str, bytes, FileTimes, str]:
     """A small document whose parse loads every import and lingua's trigram
-    models once (its prose is long for lingua: ``language.LONG_SAMPLE_LETTERS``)."""
-    text = (
-        b"# Warming up\n\nA paragraph of plain English prose, parsed once when a process "
-        b"starts, long enough that the language detector reads it by its trigram models alone.\n"
-    )
+    models once (its prose is long for lingua: ``language.LONG_SAMPLE_LETTERS``).
+
+    ``every_model``: a one-line document instead, whose short sample loads
+    lingua's models of every length too (docs/language.md). For the helper of
+    heavy files (``BudgetRunner``), whose budget the scan process times from
+    outside: it cannot pause for a one-off load the way a pool process does
+    (``budget.not_counted``), so it pays for it before its first file.
+    """
+    if every_model:
+        text = b"# Warming up\n\nOne line.\n"
+    else:
+        text = (
+            b"# Warming up\n\nA paragraph of plain English prose, parsed once when a process "
+            b"starts, long enough that the language detector reads it by its trigram models "
+            b"alone.\n"
+        )
     return (settings, "warm-up.md", text, FileTimes(now, now), "")
 
 
@@ -254,7 +267,7 @@ def _serial(reader: FileReader, work: Sequence[Work]) -> Generator[Outcome, None
         _parse_item,
         _budget_seconds(settings),
         settings.content.file_memory_mb,
-        warm_up=_warm_up_args(settings, reader.now),
+        warm_up=_warm_up_args(settings, reader.now, every_model=True),
     )
     try:
         for source, prev in work:

@@ -168,3 +168,28 @@ def test_a_one_off_load_is_not_charged_to_the_file_that_needs_it() -> None:
         time.sleep(1.0)  # what was left (about 0.2 s) runs out here
     with budget.not_counted():  # no budget running: nothing to pause
         time.sleep(0.01)
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["helper", "pool"])
+def test_a_heavy_file_with_a_short_sample_is_not_charged_for_the_language_models(
+    tmp_path: Path, make_settings, workers: int
+) -> None:
+    """A heavy file (many Markdown delimiters, parsed under the budget) whose
+    prose is one short line: lingua reads it with its models of every length,
+    which take over a second to load once per process (docs/language.md). That
+    load belongs to the process, not to the file: with a 1 s budget the file
+    is still an item, read serially (the helper's budget is timed from the
+    scan's process) or in the pool."""
+    content = tmp_path / "content"
+    content.mkdir()
+    # Brackets are delimiters but not letters: the sample stays "Brief Short line".
+    body = "Short line. " + "[ " * (budget.HEAVY_DELIMITERS + 10) + "\n"
+    (content / "heavy.md").write_text(_front("Brief") + body, "utf-8")
+    cfg = make_settings(content, content_file_budget_seconds="1")
+    store = open_store(cfg.store.url)
+    try:
+        report = scan(cfg, store, now=NOW, workers=workers)
+        assert [(e.path, e.error) for e in report.errors] == []
+        assert report.added == 1
+    finally:
+        store.close()
