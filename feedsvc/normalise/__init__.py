@@ -14,7 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
 from feedsvc.classify import DEFAULT_RULES, ContentRules
@@ -29,7 +28,7 @@ from feedsvc.normalise.summary import SUMMARY_LIMIT, cut
 from feedsvc.normalise.urls import absolute_http_url, guid_for, id_from_path, item_page_url
 from feedsvc.settings import SiteSettings
 from feedsvc.text import collapse_whitespace, xml_safe
-from feedsvc.types import Category, Item, RawDocument, item_fields
+from feedsvc.types import Category, Item, RawDocument, item_fields, pure_path
 
 __all__ = [
     "RULES_VERSION",
@@ -170,7 +169,7 @@ def _title(meta: Meta, raw: RawDocument, body: BodyFacts) -> str:
     from_body = (
         body.first_heading,
         cut(collapse_whitespace(first_line), TITLE_LIMIT) if first_line else None,  # may be long
-        PurePosixPath(raw.path).stem,
+        pure_path(raw.path).stem,
         raw.path,
     )
     for candidate in from_body:
@@ -208,7 +207,7 @@ def _language(meta: Meta, title: str, summary: str, prose: str, site: SiteSettin
 def _categories(meta: Meta, raw: RawDocument, site: SiteSettings) -> tuple[Category, ...]:
     # Jekyll's `_posts`/`_drafts` folders hold posts, they are not categories
     # (Jekyll itself takes categories from the folders above them).
-    folders = tuple(f for f in PurePosixPath(raw.path).parts[:-1] if f not in _POST_FOLDERS)
+    folders = tuple(f for f in pure_path(raw.path).parts[:-1] if f not in _POST_FOLDERS)
     sources = (
         meta.names("categories") or meta.names("category"),
         (raw.category,) if raw.category else None,
@@ -238,7 +237,7 @@ def _draft(meta: Meta, path: str) -> bool:
     return (
         bool(meta.flag("draft"))
         or meta.flag_if_boolean("published") is False
-        or "_drafts" in PurePosixPath(path).parts[:-1]
+        or "_drafts" in pure_path(path).parts[:-1]
     )
 
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 
-from feedsvc.types import RawDocument
+from feedsvc.types import RawDocument, pure_path
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 # Hugo's `_build.list`: "always" (true) lists the page; "never" (false) and
@@ -54,7 +53,7 @@ def _present(value: object) -> bool:
 
 def not_an_item(raw: RawDocument) -> str | None:
     """Why ``raw`` is not an item by a site generator's convention, or None."""
-    if PurePosixPath(raw.path).stem == "_index":
+    if pure_path(raw.path).stem == "_index":
         return "section page (_index), not an item"
     if not raw.meta:  # every rule below is a front-matter key
         return None

@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import SourceError
 from feedsvc.normalise.fields import Meta, localise
-from feedsvc.types import RawDocument
+from feedsvc.types import RawDocument, pure_path
 
 PUBLISHED_KEYS = ("date", "published", "pubDate", "publishDate")
 UPDATED_KEYS = ("updated", "lastmod", "modified")
@@ -132,7 +131,7 @@ def _declared(
 
 def _file_name_date(path: str, zone: ZoneInfo) -> tuple[datetime | None, str]:
     """A Jekyll-style ``YYYY-MM-DD`` in the file name, as local midnight."""
-    for match in _FILE_NAME_DATE.finditer(PurePosixPath(path).name):
+    for match in _FILE_NAME_DATE.finditer(pure_path(path).name):
         try:
             day = date(*(int(part) for part in match.groups()))
         except ValueError:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import string
-from pathlib import PurePosixPath
 from urllib.parse import quote, urljoin, urlsplit
+
+from feedsvc.types import pure_path
 
 # RFC 3986 reserved characters plus "%", kept when a URL is made safe: only
 # characters that may never appear in a URI (spaces, non-ASCII, <>"{}|\^`) are escaped.
@@ -28,7 +29,7 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 def id_from_path(path: str) -> str:
     """``news/2024/a.md`` -> ``news/2024/a`` (docs/item-fields.md, id)."""
-    pure = PurePosixPath(path)
+    pure = pure_path(path)
     return str(pure.with_suffix("")) if pure.suffix else str(pure)
 
 

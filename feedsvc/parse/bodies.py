@@ -17,10 +17,10 @@ Template tags (``parse.templates``) are handled in both formats.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Literal
 
 from feedsvc.parse import htmldoc, markdown, templates
+from feedsvc.types import pure_path
 
 MARKDOWN_EXTENSIONS = frozenset(
     {".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdwn", ".mdtxt", ".mdtext"}
@@ -44,7 +44,7 @@ def declared_format(path: str, meta_value: object = None) -> Format | None:
             return "markdown"
         if found == "html":
             return "html"
-    suffix = PurePosixPath(path).suffix.lower()
+    suffix = pure_path(path).suffix.lower()
     if suffix in MARKDOWN_EXTENSIONS:
         return "markdown"
     if suffix in HTML_EXTENSIONS:
