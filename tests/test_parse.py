@@ -245,6 +245,30 @@ def test_impossible_dates_are_refused_naming_the_line() -> None:
     assert "line 3" in reason
 
 
+@pytest.mark.parametrize(
+    ("stamp", "published"),
+    [
+        ("9:05", datetime(2024, 11, 13, 9, 5)),
+        ("09:05", datetime(2024, 11, 13, 9, 5)),
+        ("9:05:07", datetime(2024, 11, 13, 9, 5, 7)),
+        ("23:59:59", datetime(2024, 11, 13, 23, 59, 59)),
+    ],
+)
+def test_input_time_with_one_or_two_digit_hours_and_optional_seconds(
+    stamp: str, published: datetime
+) -> None:
+    doc = parse(transcript("Body.", header=f"date 2024-11-13 [News] T\n\n입력 2024-11-13 {stamp}"))
+    assert doc.published == published
+
+
+@pytest.mark.parametrize("stamp", ["24:00", "10:60", "10:00:60", "2024-02-30 10:00"])
+def test_input_times_out_of_range_are_refused(stamp: str) -> None:
+    day = "" if stamp.startswith("2024") else "2024-11-13 "
+    reason = refused(f"date 2024-11-13 [News] T\n\n입력 {day}{stamp}")
+    assert "impossible 입력 date/time" in reason
+    assert "line 3" in reason
+
+
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
 def test_crlf_and_cr_only_line_ends(newline: str) -> None:
     text = SAMPLE_TRANSCRIPT.read_text(encoding="utf-8").replace("\n", newline)

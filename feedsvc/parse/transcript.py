@@ -66,12 +66,24 @@ def is_transcript(text: str) -> bool:
     return HEADER.match(first_line) is not None
 
 
+# What HEADER and STAMP capture, as a date and an optional time.
+_DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
 def _date(path: str, value: str, line_no: int, what: str) -> datetime:
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+    """``YYYY-MM-DD`` with an optional ``H:MM`` or ``H:MM:SS``, as written (naive).
+
+    Read from the digits the patterns captured rather than by ``strptime``,
+    which tried up to three formats, each miss an exception: a transcript's
+    dates cost as much as the rest of its parse. A value out of range (month
+    13, hour 24, second 60) is as impossible here as it was there.
+    """
+    match = _DATE_TIME.fullmatch(value)
+    if match is not None:
         try:
-            return datetime.strptime(value, fmt)
+            return datetime(*(int(part) for part in match.groups() if part is not None))
         except ValueError:
-            continue
+            pass
     raise SourceError(path, f"impossible {what} date/time {value!r} (line {line_no})")
 
 
