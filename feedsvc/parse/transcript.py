@@ -81,7 +81,8 @@ def _date(path: str, value: str, line_no: int, what: str) -> datetime:
     match = _DATE_TIME.fullmatch(value)
     if match is not None:
         try:
-            return datetime(*(int(part) for part in match.groups() if part is not None))
+            year, month, day, hour, minute, second = (int(p or 0) for p in match.groups())
+            return datetime(year, month, day, hour, minute, second)
         except ValueError:
             pass
     raise SourceError(path, f"impossible {what} date/time {value!r} (line {line_no})")
