@@ -124,6 +124,17 @@ def test_escaped_shortcodes_show_literally_and_raw_unwraps() -> None:
     assert '<code class="language-liquid">{{ page.title }}\n</code>' in got.content_html
 
 
+@pytest.mark.parametrize("tag", ["", ' {{< figure src="x.png" >}}'])
+@pytest.mark.parametrize("name", ["p.md", "p.html"])
+def test_private_use_characters_that_mark_fragments_never_reach_a_feed(tag: str, name: str) -> None:
+    # U+E000 and U+E001 hold a shortcode's place while Markdown renders: an
+    # author's own are dropped, with or without a template tag in the body.
+    got = item_of(name, f"---\ntitle: T\n---\nWord \ue0000\ue001 and \ue001end.{tag}\n")
+    for field in (got.content_html, got.content_text, got.summary):
+        assert "\ue000" not in field and "\ue001" not in field
+    assert "Word 0 and end." in got.content_text
+
+
 def test_unknown_tags_go_and_their_text_stays_everywhere() -> None:
     text = (
         "---\ntitle: 'Release {{< param version >}} notes'\n"
