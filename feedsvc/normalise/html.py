@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 import lxml.etree  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
@@ -315,8 +315,14 @@ def facts(blocks: list[_Block], image_sources: Iterable[str | None]) -> BodyFact
     )
 
 
-def _classes(element: lxml.html.HtmlElement) -> set[str]:
-    return set((element.get("class") or "").split())
+_NO_CLASSES: frozenset[str] = frozenset()
+# Elements that change what the writer hides, whatever their classes (``_mark``).
+_MARKED = frozenset({"code", "kbd", "samp", "var", "section"}) | _NOT_PROSE_CONTAINERS
+
+
+def _classes(element: lxml.html.HtmlElement) -> frozenset[str]:
+    value = element.get("class")
+    return frozenset(value.split()) if value else _NO_CLASSES
 
 
 class BlockWriter:
@@ -355,19 +361,23 @@ class BlockWriter:
         if text.strip():
             self.blocks.append(_Block("pre", text, "", "", in_prose=False))
 
-    def open(self, name: str, classes: set[str]) -> None:
+    def open(self, name: str, classes: Set[str]) -> None:
         if name in _BLOCK_TAGS:
-            self.flush()
+            if self._buffers[0]:
+                self.flush()
             self._owners.append(name)
-        self._mark(name, classes, 1)
+        if classes or name in _MARKED:
+            self._mark(name, classes, 1)
         if name in ("td", "th"):
             self.text(" ")
 
-    def close(self, name: str, classes: set[str]) -> None:
+    def close(self, name: str, classes: Set[str]) -> None:
         if name in _BLOCK_TAGS:
-            self.flush()
+            if self._buffers[0]:
+                self.flush()
             self._owners.pop()
-        self._mark(name, classes, -1)
+        if classes or name in _MARKED:
+            self._mark(name, classes, -1)
 
     def flush(self) -> None:
         everything, no_math, no_code = self._buffers
@@ -385,7 +395,7 @@ class BlockWriter:
         for buffer in self._buffers:
             buffer.clear()
 
-    def _mark(self, name: str, classes: set[str], step: int) -> None:
+    def _mark(self, name: str, classes: Set[str], step: int) -> None:
         if not name:
             return
         self._math += step * ("math" in classes)
@@ -422,6 +432,7 @@ def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
     instruction contributes only the text after it.
     """
     writer = BlockWriter()
+    text, open_, close = writer.text, writer.open, writer.close  # bound once: the loop is hot
     walk = lxml.etree.iterwalk(root, events=_WALK_EVENTS)
     for event, element in walk:
         name = element.tag
@@ -432,11 +443,15 @@ def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
                 writer.pre(element.text_content().strip("\n"))
                 walk.skip_subtree()  # its text is taken whole; "end" still comes
             else:
-                writer.open(name, _classes(element))
-                writer.text(element.text or "")
+                open_(name, _classes(element))
+                value = element.text
+                if value:
+                    text(value)
             continue
         if event == "end" and name not in ("br", "pre"):
-            writer.close(name, _classes(element))
-        writer.text(element.tail or "")  # after an element, a comment or an instruction
+            close(name, _classes(element))
+        value = element.tail  # after an element, a comment or an instruction
+        if value:
+            text(value)
     writer.flush()
     return writer.blocks
