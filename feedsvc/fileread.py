@@ -16,7 +16,7 @@ import os
 from collections import deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from multiprocessing.context import BaseContext
@@ -56,6 +56,12 @@ class FileReader:
     settings: Settings
     now: datetime
     renormalise: bool = False
+    # ``settings.content_root``, resolved once per scan rather than per file
+    # (it builds three paths and asks for the working directory).
+    root: Path = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", self.settings.content_root)
 
     def read(
         self,
@@ -74,7 +80,7 @@ class FileReader:
         """
         settings = self.settings
         try:
-            data = read_source(settings.content_root, source, settings.content.max_file_bytes)
+            data = read_source(self.root, source, settings.content.max_file_bytes)
         except SourceError as exc:
             if exc.reason == VANISHED_REASON:
                 return Vanished()

@@ -16,6 +16,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -242,6 +243,12 @@ class SiteSettings:
     )
 
 
+@lru_cache(maxsize=8)
+def _content_rules(documents: tuple[str, ...], resources: tuple[str, ...]) -> ContentRules:
+    """The rules of two extension lists, built once: a scan asks for them per file."""
+    return ContentRules(frozenset(documents), frozenset(resources))
+
+
 @dataclass(frozen=True, slots=True)
 class ContentSettings:
     path: str = _setting(
@@ -293,9 +300,7 @@ class ContentSettings:
 
     @property
     def rules(self) -> ContentRules:
-        return ContentRules(
-            frozenset(self.document_extensions), frozenset(self.resource_extensions)
-        )
+        return _content_rules(self.document_extensions, self.resource_extensions)
 
 
 @dataclass(frozen=True, slots=True)
