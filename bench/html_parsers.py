@@ -32,7 +32,7 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def extract_bs4(clean_html: str) -> BodyFacts:
-    """``extract`` with BeautifulSoup's tree in place of lxml.html's."""
+    """``extract`` with BeautifulSoup's tree in place of lxml's."""
     if not clean_html.strip():
         return BodyFacts(text="", first_heading=None, first_paragraph=None, first_image=None)
     soup = BeautifulSoup(clean_html, features="lxml")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n} files, same BodyFacts from both; CPU per file, best of {args.rounds}:")
     print(f"  parse + normalise (lxml today)  {ingest_s / n * 1e6:8.0f} us")
     print(
-        f"  extract with lxml.html          {lxml_s / n * 1e6:8.0f} us"
+        f"  extract with lxml               {lxml_s / n * 1e6:8.0f} us"
         f"  ({lxml_s / ingest_s:.1%} of parse + normalise)"
     )
     print(

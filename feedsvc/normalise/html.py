@@ -4,7 +4,7 @@ The only user of nh3 in feedsvc, and of an HTML tree in normalise (STYLE
 layout). Owns what HTML may reach a feed (docs/item-fields.md, content_html); not where
 the body came from (parse/) nor how it is serialised (render/).
 
-The sanitised HTML is read with lxml.html rather than BeautifulSoup: the same
+The sanitised HTML is read with lxml (libxml2) rather than BeautifulSoup: the same
 extraction from a bs4 tree (lxml parser) costs 2.1x as much, 42% of parsing and
 normalising a file of the bench corpus (bench/html_parsers.py), and the input is
 nh3's well-formed output, so bs4's leniency buys nothing. ``BlockWriter`` does
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import lxml.etree  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
-import lxml.html  # type: ignore[import-untyped]
 import nh3
 
 from feedsvc.normalise.references import SRCSET_ATTRIBUTES, References
@@ -323,11 +322,19 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _WALK_EVENTS = ("start", "end", "comment", "pi")
 
 
+# libxml2's HTML parser with lxml's plain elements: lxml.html's fragment
+# helpers and element classes cost a Python call per element (bench/README.md).
+# A body is parsed as the only child of a <div> in a document's <body>.
+# lxml parsers may be shared between threads (each parse holds the parser's lock).
+_PARSER = lxml.etree.HTMLParser()
+
+
 def extract(clean_html: str) -> BodyFacts:
     """Read sanitised HTML (the output of ``sanitise``) into plain facts."""
     if not clean_html.strip():
         return BodyFacts(text="", first_heading=None, first_paragraph=None, first_image=None)
-    root = lxml.html.fragment_fromstring(clean_html, create_parent="div")
+    document = lxml.etree.fromstring(f"<html><body><div>{clean_html}</div></body></html>", _PARSER)
+    root = document.find("body")[0]
     return facts(_blocks(root), (img.get("src") for img in root.iter("img")))
 
 
@@ -357,7 +364,7 @@ _NO_CLASSES: frozenset[str] = frozenset()
 _MARKED = frozenset({"code", "kbd", "samp", "var", "section"}) | _NOT_PROSE_CONTAINERS
 
 
-def _classes(element: lxml.html.HtmlElement) -> frozenset[str]:
+def _classes(element: lxml.etree._Element) -> frozenset[str]:
     value = element.get("class")
     return frozenset(value.split()) if value else _NO_CLASSES
 
@@ -462,7 +469,7 @@ def _prose(joined: str) -> str:
     return joined.replace("\n", " ")
 
 
-def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
+def _blocks(root: lxml.etree._Element) -> list[_Block]:
     """A ``_Block`` for each run of text; <br> kept as a line break, other
     whitespace collapsed. lxml walks the tree (``iterwalk``, in C), so deep
     nesting never meets the recursion limit; a comment or processing
@@ -477,7 +484,7 @@ def _blocks(root: lxml.html.HtmlElement) -> list[_Block]:
             if name == "br":
                 writer.line_break()
             elif name == "pre":
-                writer.pre(element.text_content().strip("\n"))
+                writer.pre("".join(element.itertext()).strip("\n"))
                 walk.skip_subtree()  # its text is taken whole; "end" still comes
             else:
                 open_(name, _classes(element))
