@@ -11,7 +11,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -209,7 +209,17 @@ def test_random_requests_never_500(  # noqa: PLR0913 - one parameter per strateg
 ) -> None:
     path = prefix + (quote(tail, safe="/") if encode else tail)
     path = path + "?" + quote(query, safe="=&") if "?" not in path else path
-    response = fuzz_client.open(path, method=method, headers=headers)
+    if path.startswith("//"):
+        # The test client would read "//x" as a host name, not as a path with an
+        # empty first segment: hand the app the path as a server would (PEP 3333).
+        target, _, query_string = path.partition("?")
+        wsgi_path = unquote(target).encode("utf-8", "surrogateescape").decode("latin-1")
+        overrides = {"PATH_INFO": wsgi_path, "QUERY_STRING": query_string}
+        response = fuzz_client.open(
+            "/", method=method, headers=headers, environ_overrides=overrides
+        )
+    else:
+        response = fuzz_client.open(path, method=method, headers=headers)
     assert response.status_code < 500, (method, path, headers, response.data[:200])
     if response.status_code >= 400:
         assert b"<html" not in response.data.lower()
