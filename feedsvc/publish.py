@@ -9,12 +9,13 @@ bytes from here, so a static build and the live service serve identical feeds.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
+
+from zlib_ng import gzip_ng
 
 from feedsvc.dates import newest_updated
 from feedsvc.normalise.slug import slugify
@@ -190,7 +191,9 @@ def render_feed(
     return RenderedFeed(
         body=body,
         # mtime=0 keeps the gzip bytes (and so the gzip ETag) a function of the body alone.
-        gzip_body=gzip.compress(body, compresslevel=6, mtime=0),
+        # zlib-ng: the same level and nearly the same size as zlib, in half the time
+        # (README, "Why these libraries").
+        gzip_body=gzip_ng.compress(body, compresslevel=6, mtime=0),  # type: ignore[no-untyped-call]
         etag=f'"{digest}"',
         gzip_etag=f'"{digest}-gz"',
         last_modified=newest_updated(items).astimezone(UTC),
