@@ -333,9 +333,14 @@ def extract(clean_html: str) -> BodyFacts:
     """Read sanitised HTML (the output of ``sanitise``) into plain facts."""
     if not clean_html.strip():
         return BodyFacts(text="", first_heading=None, first_paragraph=None, first_image=None)
-    document = lxml.etree.fromstring(f"<html><body><div>{clean_html}</div></body></html>", _PARSER)
-    root = document.find("body")[0]
+    root = body_tree(clean_html)
     return facts(_blocks(root), (img.get("src") for img in root.iter("img")))
+
+
+def body_tree(clean_html: str) -> lxml.etree._Element:
+    """The tree of a sanitised body: a <div> holding it."""
+    document = lxml.etree.fromstring(f"<html><body><div>{clean_html}</div></body></html>", _PARSER)
+    return document.find("body")[0]
 
 
 def facts(blocks: list[_Block], image_sources: Iterable[str | None]) -> BodyFacts:
