@@ -23,12 +23,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
 
     from feedsvc.types import ScanReport
 
@@ -77,7 +79,7 @@ def mark_process_dead(pid: int) -> None:
 
 
 class Metrics:
-    """Request and scan figures of this process, and the deployment's totals in ``lines()``."""
+    """Request and scan figures of this process, and the deployment's totals in ``page()``."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -122,28 +124,19 @@ class Metrics:
         """A scan this process ran (``Scanner(on_report=...)``)."""
         self._scan_seconds.observe(report.duration_ms / 1000)
 
-    def lines(self) -> list[str]:
-        """Prometheus text lines: the deployment's totals, and the 304 share of feeds."""
-        from prometheus_client import generate_latest
+    def page(self, *figures: Collector) -> str:
+        """The ``/metrics`` page (Prometheus text): the deployment's totals, the 304 share
+        of feed requests, then ``figures``, collectors of what the store says."""
+        from prometheus_client import CollectorRegistry, generate_latest
 
-        registry = self._scrape_registry()
+        # auto_describe off: a collector is registered without being run first.
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Deployment(self._scrape_registry()))
+        for collector in figures:
+            registry.register(collector)
         text = generate_latest(registry).decode("utf-8")
         # Creation times differ per process and say nothing about the deployment.
-        shown = [line for line in text.splitlines() if not _is_created(line)]
-        feed_total = feed_304 = 0.0
-        for name, labels, value in _samples(registry.collect()):
-            if name == REQUESTS + "_total" and labels.get("route", "").startswith(
-                FEED_ROUTE_PREFIX
-            ):
-                feed_total += value
-                feed_304 += value if labels.get("status") == "304" else 0
-        ratio = feed_304 / feed_total if feed_total else 0.0
-        return [
-            *shown,
-            "# HELP feedsvc_feed_not_modified_ratio Share of feed requests answered 304.",
-            "# TYPE feedsvc_feed_not_modified_ratio gauge",
-            f"feedsvc_feed_not_modified_ratio {ratio:.6f}",
-        ]
+        return "".join(line + "\n" for line in text.splitlines() if not _is_created(line))
 
     def _scrape_registry(self) -> CollectorRegistry:
         folder = os.environ.get(MULTIPROC_ENV)
@@ -154,6 +147,31 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
         return registry
+
+
+class _Deployment:
+    """The counted families of this deployment, and the share of feed requests answered 304."""
+
+    def __init__(self, counted: CollectorRegistry) -> None:
+        self._counted = counted
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        families = list(self._counted.collect())
+        feed_total = feed_304 = 0.0
+        for name, labels, value in _samples(families):
+            if name == REQUESTS + "_total" and labels.get("route", "").startswith(
+                FEED_ROUTE_PREFIX
+            ):
+                feed_total += value
+                feed_304 += value if labels.get("status") == "304" else 0
+        yield from families
+        yield GaugeMetricFamily(
+            "feedsvc_feed_not_modified_ratio",
+            "Share of feed requests answered 304.",
+            value=feed_304 / feed_total if feed_total else 0.0,
+        )
 
 
 def _is_created(line: str) -> bool:

@@ -50,6 +50,17 @@ def wait_until(
         time.sleep(0.05)
 
 
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A /metrics page as a scraper reads it: (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def child_pids(pid: int) -> set[int]:
     """Direct children of ``pid``, from every thread's ``children`` list in /proc."""
     found: set[int] = set()

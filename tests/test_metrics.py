@@ -9,20 +9,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import RunningServer, child_pids, feedsvc_env
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import RunningServer, child_pids, feedsvc_env, metric_samples
 
 TOKEN = "metrics-refresh-token"
 FEED_ROUTE = "/feeds/<language>/<name>"
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = requests.get(url + "/metrics", timeout=30).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return metric_samples(requests.get(url + "/metrics", timeout=30).text)
 
 
 def value(sample: dict, name: str, **labels: str) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 import feedparser
 import pytest
 import requests
-from conftest import wait_until
+from conftest import metric_samples, wait_until
 from requests.utils import parse_header_links
 
 HERE = Path(__file__).parent
@@ -165,5 +165,9 @@ def test_a_written_file_reaches_only_the_subscribers_of_changed_feeds_signed(
     assert jing_errors(labelled, tmp_path) == []
 
     metrics = requests.get(server.url + "/metrics", timeout=10).text
-    assert 'feedsvc_websub_deliveries_total{outcome="ok"} 2' in metrics
-    assert "feedsvc_websub_delivery_latency_seconds_count 2" in metrics
+    samples = metric_samples(metrics)
+    assert samples[("feedsvc_websub_deliveries_total", (("outcome", "ok"),))] == 2
+    assert samples[("feedsvc_websub_deliveries_total", (("outcome", "failed"),))] == 0
+    assert samples[("feedsvc_websub_delivery_latency_seconds_count", ())] == 2
+    assert samples[("feedsvc_websub_delivery_latency_seconds_bucket", (("le", "+Inf"),))] == 2
+    assert samples[("feedsvc_websub_subscriptions", ())] >= 1

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -18,8 +20,13 @@ from feedsvc import health
 from feedsvc.errors import ContentRootError, StoreError
 from feedsvc.publish import ALL
 from feedsvc.store import FileEventsState, ScanFailure, ScanState
+from feedsvc.types import FeedInfo
 from feedsvc.web.services import Services, services
-from feedsvc.web.websub import hub_metric_lines, hub_status
+from feedsvc.web.websub import hub_figures, hub_status
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -209,48 +216,67 @@ def healthz() -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     svc = services()
-    lines = svc.metrics.lines()
     try:
-        state = svc.store.last_scan()
-        grid = svc.feeds.grid()
+        figures: list[Collector] = [_StoreFigures(svc.store.last_scan(), svc.feeds.grid())]
     except StoreError:
-        state, grid = None, ()
-    lines += [
-        "# HELP feedsvc_items Items in the feeds, by language.",
-        "# TYPE feedsvc_items gauge",
-    ]
-    for info in grid:
-        if info.key.category == ALL:
-            lines.append(f'feedsvc_items{{language="{info.key.language}"}} {info.item_count}')
-    lines += ["# HELP feedsvc_feeds Feeds in the grid (per format).", "# TYPE feedsvc_feeds gauge"]
-    lines.append(f"feedsvc_feeds {len(grid)}")
-    if state is not None:
-        r = state.report
-        lines += [
-            "# HELP feedsvc_scans_total Scans recorded by the store, by any process.",
-            "# TYPE feedsvc_scans_total counter",
-            f"feedsvc_scans_total {state.scans_total}",
-            "# HELP feedsvc_last_scan_timestamp_seconds When the last scan finished.",
-            "# TYPE feedsvc_last_scan_timestamp_seconds gauge",
-            f"feedsvc_last_scan_timestamp_seconds {state.finished_at.timestamp():.3f}",
-            "# HELP feedsvc_last_scan_duration_seconds How long the last scan took.",
-            "# TYPE feedsvc_last_scan_duration_seconds gauge",
-            f"feedsvc_last_scan_duration_seconds {r.duration_ms / 1000:.3f}",
-            "# HELP feedsvc_last_scan_files Files by outcome in the last scan.",
-            "# TYPE feedsvc_last_scan_files gauge",
-        ]
-        for outcome, n in (
-            ("added", r.added),
-            ("updated", r.updated),
-            ("removed", r.removed),
-            ("unchanged", r.unchanged),
-            ("failed", len(r.errors)),
-        ):
-            lines.append(f'feedsvc_last_scan_files{{outcome="{outcome}"}} {n}')
+        figures = [_StoreFigures(None, ())]
     if svc.settings.websub.hub or svc.settings.websub.hubs:
         # The store is down: the hub's figures come back with it.
         with contextlib.suppress(StoreError):
-            lines += hub_metric_lines(svc)
+            figures.append(hub_figures(svc))
     return Response(
-        "\n".join(lines) + "\n", 200, content_type="text/plain; version=0.0.4; charset=utf-8"
+        svc.metrics.page(*figures), 200, content_type="text/plain; version=0.0.4; charset=utf-8"
     )
+
+
+class _StoreFigures:
+    """What the store says, for ``/metrics``: the same whichever worker answers."""
+
+    def __init__(self, state: ScanState | None, grid: Sequence[FeedInfo]) -> None:
+        self._state = state
+        self._grid = grid
+
+    def collect(self) -> Iterator[Metric]:
+        # Imported here, as everywhere: prometheus_client must first see the
+        # environment ``serve`` sets up (metrics.py).
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        items = GaugeMetricFamily(
+            "feedsvc_items", "Items in the feeds, by language.", labels=["language"]
+        )
+        for info in self._grid:
+            if info.key.category == ALL:
+                items.add_metric([info.key.language], info.item_count)
+        yield items
+        yield GaugeMetricFamily(
+            "feedsvc_feeds", "Feeds in the grid (per format).", value=len(self._grid)
+        )
+        state = self._state
+        if state is None:
+            return
+        report = state.report
+        yield CounterMetricFamily(
+            "feedsvc_scans", "Scans recorded by the store, by any process.", state.scans_total
+        )
+        yield GaugeMetricFamily(
+            "feedsvc_last_scan_timestamp_seconds",
+            "When the last scan finished.",
+            value=state.finished_at.timestamp(),
+        )
+        yield GaugeMetricFamily(
+            "feedsvc_last_scan_duration_seconds",
+            "How long the last scan took.",
+            value=report.duration_ms / 1000,
+        )
+        files = GaugeMetricFamily(
+            "feedsvc_last_scan_files", "Files by outcome in the last scan.", labels=["outcome"]
+        )
+        for outcome, n in (
+            ("added", report.added),
+            ("updated", report.updated),
+            ("removed", report.removed),
+            ("unchanged", report.unchanged),
+            ("failed", len(report.errors)),
+        ):
+            files.add_metric([outcome], n)
+        yield files

@@ -10,6 +10,8 @@ so a web worker never waits on a stranger's server.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, request
 
@@ -17,6 +19,12 @@ from feedsvc.publish import HUB_PATH, feed_at, hub_urls
 from feedsvc.store.hub import DELIVER, LATENCY_BUCKETS, PUBLISH, VERIFY
 from feedsvc.web.services import Services, services
 from feedsvc.websub.subscribe import RequestRefused, read_request
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
+
+    from feedsvc.store.hub import HubStats
 
 log = logging.getLogger(__name__)
 bp = Blueprint("websub", __name__)
@@ -87,34 +95,35 @@ def hub_status(svc: Services) -> dict[str, object]:
     }
 
 
-# The hub's counters in /metrics: (name, help, label, ((label value, counter key), ...)).
+# The hub's counters in /metrics: (name, help, label, ((label value, counter key), ...));
+# each name gains "_total".
 _COUNTERS = (
     (
-        "deliveries_total",
+        "deliveries",
         "Content distributions to subscribers.",
         "outcome",
         (("ok", "deliveries_ok"), ("failed", "deliveries_failed")),
     ),
     (
-        "verifications_total",
+        "verifications",
         "Verifications of intent.",
         "outcome",
         (("confirmed", "verifications_confirmed"), ("failed", "verifications_failed")),
     ),
     (
-        "publishes_total",
+        "publishes",
         "Pings of external hubs.",
         "outcome",
         (("ok", "publishes_ok"), ("failed", "publishes_failed")),
     ),
     (
-        "subscriptions_ended_total",
+        "subscriptions_ended",
         "Subscriptions ended by the hub.",
         "reason",
         (("dropped", "subscriptions_dropped"), ("expired", "subscriptions_expired")),
     ),
     (
-        "callbacks_refused_total",
+        "callbacks_refused",
         "Callbacks refused for their address.",
         "",
         (("", "callbacks_refused"),),
@@ -122,38 +131,52 @@ _COUNTERS = (
 )
 
 
-def hub_metric_lines(svc: Services) -> list[str]:
-    """The hub in ``/metrics`` (Prometheus text), from the store: the same in every worker."""
-    stats = svc.store.hub().stats(svc.clock())
-    counted = stats.counters
-    out = [
-        "# HELP feedsvc_websub_subscriptions Live WebSub subscriptions of the built-in hub.",
-        "# TYPE feedsvc_websub_subscriptions gauge",
-        f"feedsvc_websub_subscriptions {stats.subscriptions}",
-        "# HELP feedsvc_websub_jobs Hub jobs queued, by kind and state.",
-        "# TYPE feedsvc_websub_jobs gauge",
-    ]
-    for kind in (VERIFY, DELIVER, PUBLISH):
-        for state in ("due", "in_flight", "retrying"):
-            n = stats.jobs.get((kind, state), 0)
-            out.append(f'feedsvc_websub_jobs{{kind="{kind}",state="{state}"}} {n}')
-    for name, help_text, label, values in _COUNTERS:
-        metric = f"feedsvc_websub_{name}"
-        out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
-        for value, key in values:
-            labels = f'{{{label}="{value}"}}' if label else ""
-            out.append(f"{metric}{labels} {int(counted.get(key, 0))}")
-    histogram = "feedsvc_websub_delivery_latency_seconds"
-    out += [
-        f"# HELP {histogram} From a feed change being noticed to its delivery to a subscriber.",
-        f"# TYPE {histogram} histogram",
-    ]
-    for le in LATENCY_BUCKETS:
-        out.append(f'{histogram}_bucket{{le="{le:g}"}} {int(counted.get(f"latency_le_{le:g}", 0))}')
-    count = int(counted.get("latency_count", 0))
-    out += [
-        f'{histogram}_bucket{{le="+Inf"}} {count}',
-        f"{histogram}_sum {counted.get('latency_sum', 0.0):.6f}",
-        f"{histogram}_count {count}",
-    ]
-    return out
+def hub_figures(svc: Services) -> Collector:
+    """The hub in ``/metrics``, from the store (the same in every worker), read now.
+
+    Raises ``StoreError`` when the store cannot be read.
+    """
+    return _HubFigures(svc.store.hub().stats(svc.clock()))
+
+
+class _HubFigures:
+    def __init__(self, stats: HubStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        # Imported here: prometheus_client must first see what ``serve`` sets up (metrics.py).
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        stats = self._stats
+        counted = stats.counters
+        yield GaugeMetricFamily(
+            "feedsvc_websub_subscriptions",
+            "Live WebSub subscriptions of the built-in hub.",
+            value=stats.subscriptions,
+        )
+        jobs = GaugeMetricFamily(
+            "feedsvc_websub_jobs", "Hub jobs queued, by kind and state.", labels=["kind", "state"]
+        )
+        for kind in (VERIFY, DELIVER, PUBLISH):
+            for state in ("due", "in_flight", "retrying"):
+                jobs.add_metric([kind, state], stats.jobs.get((kind, state), 0))
+        yield jobs
+        for name, help_text, label, values in _COUNTERS:
+            counter = CounterMetricFamily(
+                f"feedsvc_websub_{name}", help_text, labels=[label] if label else None
+            )
+            for value, key in values:
+                counter.add_metric([value] if label else [], int(counted.get(key, 0)))
+            yield counter
+        count = int(counted.get("latency_count", 0))
+        buckets = [(f"{le:g}", int(counted.get(f"latency_le_{le:g}", 0))) for le in LATENCY_BUCKETS]
+        yield HistogramMetricFamily(
+            "feedsvc_websub_delivery_latency_seconds",
+            "From a feed change being noticed to its delivery to a subscriber.",
+            buckets=[*buckets, ("+Inf", count)],
+            sum_value=float(counted.get("latency_sum", 0.0)),
+        )
