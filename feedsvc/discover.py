@@ -87,7 +87,7 @@ class _Listing:
     folders: tuple[tuple[bytes, str, bytes], ...]  # as ``_Walk.pending`` takes them
     errors: tuple[FileError, ...]  # refused by name or kind (links): no stat needed
     resources: tuple[str, ...] = ()  # relative paths of the folder's resources
-    ignored: int = 0  # hidden names and ``content.ignore`` matches
+    ignored: tuple[str, ...] = ()  # relative paths of hidden names and ``content.ignore`` matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class _Kept:
     folders: list[tuple[bytes, str, bytes]] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
-    skipped: int = 0
+    skipped: list[str] = field(default_factory=list)  # relative paths skipped by name
     reusable: bool = True
 
     def listing(self) -> _Listing | None:
@@ -126,7 +126,7 @@ class _Kept:
             tuple(self.folders),
             tuple(self.errors),
             tuple(self.resources),
-            self.skipped,
+            tuple(self.skipped),
         )
 
 
@@ -166,6 +166,9 @@ class Discovery:
     errors: tuple[FileError, ...]
     resources: tuple[str, ...] = ()
     ignored: int = 0  # entries skipped by name: hidden, or matching ``content.ignore``
+    # Their relative paths, sorted (a hidden or ignored folder is one entry, its
+    # contents are never listed): what a scoped scan updates (``plan.Census``).
+    ignored_paths: tuple[str, ...] = ()
 
 
 def display_path(raw: bytes) -> str:
@@ -267,8 +270,9 @@ def discover_paths(
 ) -> Discovery | None:
     """What ``discover`` would find at the relative ``paths`` only (docs/operations.md,
     "Scoped scans"): a file is looked at, a folder walked, a path that is not
-    there (or is hidden or ignored) finds nothing. Every rule of the full walk
-    holds: links are refused, not followed; resources are told apart.
+    there finds nothing. Every rule of the full walk holds: links are refused,
+    not followed; resources are told apart; a hidden or ignored entry is
+    counted as ignored, and nothing under one is looked at.
 
     None when this cannot be trusted to match the full walk: a folder on a
     path is a link, not a folder, or cannot be opened; the caller then walks
@@ -278,8 +282,10 @@ def discover_paths(
     walk = _Walk(_ignore_pattern(ignore), max_bytes, rules)
     root_b = os.fsencode(root)
     for path in paths:
-        if not walked_by_name(path, ignore):
-            continue  # never content, whatever it is
+        parent = path.rpartition("/")[0]
+        if parent and not walked_by_name(parent, ignore):
+            continue  # under a hidden or ignored folder: that folder is the entry
+        skipped = not walked_by_name(path, ignore)  # itself hidden or ignored
         parent_b, _, name_b = source_fs_path(path).rpartition(b"/")
         try:
             fd = _open_folder(root_b, parent_b)
@@ -292,7 +298,10 @@ def discover_paths(
             fd, rel_b, display_path(rel_b), root_b + b"/" + parent_b if parent_b else root_b
         )
         try:
-            if not _look_at(walk, at, name_b, path):
+            if skipped:
+                if not _note_skipped(walk, at, name_b, path):
+                    return None
+            elif not _look_at(walk, at, name_b, path):
                 return None
         finally:
             os.close(fd)
@@ -326,19 +335,32 @@ def _look_at(walk: _Walk, at: _Folder, name_b: bytes, path: str) -> bool:
     return True
 
 
+def _note_skipped(walk: _Walk, at: _Folder, name_b: bytes, path: str) -> bool:
+    """Count the hidden or ignored entry ``name_b`` of the open folder ``at`` if it is
+    there, as its listing would; False when it cannot be looked at."""
+    try:
+        os.stat(name_b, dir_fd=at.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return True  # not there: nothing to count
+    except OSError:
+        return False
+    walk.ignored.append(path)
+    return True
+
+
 class _Walk:
     """State of one walk; ``folder`` lists one directory (the hot loop: 50,000 files
     must take well under half a second, so it does one ``lstat`` per entry and
     little else)."""
 
     def __init__(
-        self, ignored: re.Pattern[str] | None, max_bytes: int, rules: ContentRules
+        self, patterns: re.Pattern[str] | None, max_bytes: int, rules: ContentRules
     ) -> None:
-        self.ignored = ignored
+        self.patterns = patterns  # content.ignore, as one pattern
         self.max_bytes = max_bytes
         self.rules = rules
         self.resources: list[str] = []
-        self.ignored_count = 0
+        self.ignored: list[str] = []  # relative paths skipped by name
         self.listings: Listings | None = None
         self.cache: dict[bytes, _Listing] | None = None  # the listings' folders
         self.files: list[SourceFile] = []
@@ -362,8 +384,13 @@ class _Walk:
         self.files.sort(key=_by_path)  # comparing the paths alone: half the cost of tuples
         self.errors.sort(key=_by_path)
         self.resources.sort()
+        self.ignored.sort()
         return Discovery(
-            tuple(self.files), tuple(self.errors), tuple(self.resources), self.ignored_count
+            tuple(self.files),
+            tuple(self.errors),
+            tuple(self.resources),
+            len(self.ignored),
+            tuple(self.ignored),
         )
 
     def folder(self, rel_dir_b: bytes, rel_dir: str, abs_dir: bytes) -> None:
@@ -408,28 +435,26 @@ class _Walk:
         self.errors += known.errors
         self.pending += known.folders
         self.resources += known.resources
-        self.ignored_count += known.ignored
+        self.ignored += known.ignored
         return True
 
     def _list(self, at: _Folder) -> _Listing | None:
         """List one folder into the walk; return what a later walk may reuse, if anything."""
-        ignored, rel_dir = self.ignored, at.rel
+        ignored, rel_dir = self.patterns, at.rel
         lstat = os.stat
         kept = _Kept()
         with os.scandir(at.fd) as entries:
             for entry in entries:
                 name = entry.name  # text: scandir of a descriptor decodes with surrogateescape
-                if name.startswith("."):
-                    kept.skipped += 1
-                    continue
                 # A name that is not UTF-8 is shown with \\xNN escapes (display_path);
                 # "/" is ASCII, so decoding parts separately equals decoding the whole.
                 shown = name if name.isascii() else display_path(os.fsencode(name))
                 rel = rel_dir + shown
-                if ignored is not None and (
-                    ignored.match(shown) or (rel_dir and ignored.match(rel))
+                if name.startswith(".") or (
+                    ignored is not None
+                    and (ignored.match(shown) or (rel_dir and ignored.match(rel)))
                 ):
-                    kept.skipped += 1
+                    kept.skipped.append(rel)
                     continue
                 try:
                     st = lstat(name, dir_fd=at.fd, follow_symlinks=False)
@@ -440,7 +465,7 @@ class _Walk:
                     kept.reusable = False
                     continue
                 self._keep(kept, at, name, rel, st)
-        self.ignored_count += kept.skipped
+        self.ignored += kept.skipped
         return kept.listing()
 
     def _keep(self, kept: _Kept, at: _Folder, name: str, rel: str, st: os.stat_result) -> None:

@@ -116,7 +116,7 @@ def run_scan(settings: Settings, store: ScanStore, now: datetime, ask: Ask) -> S
             documents=len(found.files) + (scope.plain if scope is not None else 0),
             ignored=found.ignored,
         )
-        census = Census(frozenset(found.resources), found.ignored)
+        census = Census(frozenset(found.resources), frozenset(found.ignored_paths))
         # Free the fingerprints before the collector is back: its first pass
         # would otherwise walk every one of them (about 50 ms at 50,000 files).
         del found

@@ -309,10 +309,11 @@ MAX_SCOPED_STORED = 2000
 @dataclass(frozen=True, slots=True)
 class Census:
     """What the last scan of this process found that the store does not keep:
-    the resources' paths and the count of names skipped (hidden, ``content.ignore``)."""
+    the resources' paths and those of the entries skipped by name (hidden,
+    ``content.ignore``)."""
 
     resources: frozenset[str]
-    ignored: int
+    ignored: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,11 +406,14 @@ def plan_scoped(
         and not scope.covers(error.path)
     )
     resources = [path for path in scope.census.resources if not scope.covers(path)]
+    ignored = {path for path in scope.census.ignored if not scope.covers(path)}
+    ignored.update(found.ignored_paths)
     whole = Discovery(
         files=found.files + outside,
         errors=tuple(sorted(found.errors + carried, key=lambda e: e.path)),
         resources=tuple(sorted([*resources, *found.resources])),
-        ignored=scope.census.ignored,
+        ignored=len(ignored),
+        ignored_paths=tuple(sorted(ignored)),
     )
     todo = plan(whole, {**scope.inside, **kept}, conditions)
     return replace(todo, unchanged=todo.unchanged + scope.plain), whole

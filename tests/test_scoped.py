@@ -36,7 +36,9 @@ from feedsvc.types import FileError, FileState, SourceFile
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LONG_AGO_NS = 1_700_000_000 * 10**9
-CENSUS = Census(frozenset({"img/logo.png", "news/pic.png"}), 3)
+CENSUS = Census(
+    frozenset({"img/logo.png", "news/pic.png"}), frozenset({".git", "news/.draft.md", "a.md~"})
+)
 
 
 def held(item_id: str | None, error: str | None = None, size: int = 10) -> FileState:
@@ -117,7 +119,8 @@ def test_a_scoped_plan_reads_the_named_files_and_counts_the_rest_as_the_store_sa
     # Discovery's refusals out of scope carry over; those in scope are decided again.
     assert dict(todo.failing) == {"huge.md": last_errors[1].error}
     assert whole.resources == ("img/logo.png", "news/other.png")
-    assert whole.ignored == CENSUS.ignored
+    # Ignored entries in a named folder are decided again (none found): the rest stay.
+    assert whole.ignored_paths == (".git", "a.md~") and whole.ignored == 2
     assert len(whole.files) + scope.plain == 7  # documents: 2 found + 3 kept + 2 plain
 
 
@@ -147,6 +150,8 @@ BASE: dict[str, str] = {
     "sec0/one.md": story("story-one", "One"),
     "sec0/two.md": story("story-two", "Two"),
     "img.png": "not really a png",
+    ".git/HEAD": "ref: refs/heads/main",  # a hidden folder: one ignored entry
+    "notes.swp": "editor swap file",  # content.ignore's *.swp
 }
 
 
@@ -234,9 +239,17 @@ CHANGES: dict[str, tuple[Callable[[Twin], object], set[str]]] = {
         lambda t: t.write("c.md", story("story-c", "C", "x: " + "y" * 3000 + "\n")),
         {"c.md"},
     ),
-    "a hidden and an ignored-by-name file": (
-        lambda t: t.write(".draft.md", story("story-h", "H")),
-        {".draft.md"},
+    "a hidden file": (lambda t: t.write(".draft.md", story("story-h", "H")), {".draft.md"}),
+    "a file ignored by pattern": (lambda t: t.write("sec0/x.tmp", "x"), {"sec0/x.tmp"}),
+    "an ignored file deleted": (lambda t: (t.root / "notes.swp").unlink(), {"notes.swp"}),
+    "a file inside a hidden folder": (lambda t: t.write(".git/index", "x"), {".git/index"}),
+    "a hidden folder deleted": (
+        lambda t: shutil.rmtree(t.root / ".git"),
+        {".git", ".git/HEAD"},
+    ),
+    "a hidden folder made": (
+        lambda t: t.write(".cache/x.md", story("story-x", "X")),
+        {".cache", ".cache/x.md"},
     ),
 }
 
@@ -250,9 +263,7 @@ def test_a_scoped_scan_leaves_what_a_full_scan_leaves(
     caplog.set_level(logging.INFO, logger="feedsvc.pipeline")
     scoped, full = twin.both(paths)
     assert "from file events)" in caplog.text  # it was scoped, not a full walk
-    if change.startswith("a hidden"):  # names skipped are counted by full walks only
-        full["counts"]["ignored"] = scoped["counts"]["ignored"]
-    assert scoped == full
+    assert scoped == full  # counts.ignored included
     assert twin.stores[0].file_states() == twin.stores[1].file_states()
     assert twin.stores[0].item_counts(twin.now) == twin.stores[1].item_counts(twin.now)
     # Out-of-scope problems are still reported: /api/status keeps them.
