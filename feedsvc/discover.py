@@ -440,7 +440,7 @@ class _Walk:
 
     def _list(self, at: _Folder) -> _Listing | None:
         """List one folder into the walk; return what a later walk may reuse, if anything."""
-        ignored, rel_dir = self.patterns, at.rel
+        patterns, rel_dir = self.patterns, at.rel
         lstat = os.stat
         kept = _Kept()
         with os.scandir(at.fd) as entries:
@@ -451,8 +451,8 @@ class _Walk:
                 shown = name if name.isascii() else display_path(os.fsencode(name))
                 rel = rel_dir + shown
                 if name.startswith(".") or (
-                    ignored is not None
-                    and (ignored.match(shown) or (rel_dir and ignored.match(rel)))
+                    patterns is not None
+                    and (patterns.match(shown) or (rel_dir and patterns.match(rel)))
                 ):
                     kept.skipped.append(rel)
                     continue
