@@ -70,29 +70,20 @@ def capture(content: Path, files: int) -> Inputs:
     got = Inputs()
     saved: list[tuple[Any, str, Any]] = []
 
-    def record(module: Any, name: str, into: list[str]) -> None:
+    def record(module: Any, name: str, into: list[str], *, result: bool = False) -> None:
+        """Keep the first argument of each call (``result``: what it returned)."""
         original = getattr(module, name)
         saved.append((module, name, original))
 
         def recorded(first: Any, *args: Any, **kwargs: Any) -> Any:
-            into.append(first)
-            return original(first, *args, **kwargs)
-
-        setattr(module, name, recorded)
-
-    def record_result(module: Any, name: str, into: list[str]) -> None:
-        original = getattr(module, name)
-        saved.append((module, name, original))
-
-        def recorded(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            into.append(result)
-            return result
+            returned = original(first, *args, **kwargs)
+            into.append(returned if result else first)
+            return returned
 
         setattr(module, name, recorded)
 
     record(frontmatter, "_build_yaml", got.yaml)
-    record_result(html, "limit_nesting", got.nh3)  # what the Cleaner is given
+    record(html, "limit_nesting", got.nh3, result=True)  # what the Cleaner is given
     record(html, "body_tree", got.lxml)
     record(language, "_confidence", got.lingua)
     try:

@@ -63,7 +63,7 @@ class Clock:
 
     def wrap(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
         if function is getattr(html, "_cleaner", None):
-            return lambda: _TimedCleaner(function(), self.wrap(label, function().clean))
+            return lambda: _TimedCleaner(self.wrap(label, function().clean))
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.process_time()
@@ -78,8 +78,7 @@ class Clock:
 class _TimedCleaner:
     """An nh3 Cleaner whose ``clean`` is timed (a Rust object takes no new attributes)."""
 
-    def __init__(self, cleaner: Any, clean: Callable[[str], str]) -> None:
-        self._cleaner = cleaner
+    def __init__(self, clean: Callable[[str], str]) -> None:
         self.clean = clean
 
 

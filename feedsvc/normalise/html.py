@@ -365,8 +365,9 @@ def facts(blocks: list[_Block], image_sources: Iterable[str | None]) -> BodyFact
 
 
 _NO_CLASSES: frozenset[str] = frozenset()
-# Elements that change what the writer hides, whatever their classes (``_mark``).
-_MARKED = frozenset({"code", "kbd", "samp", "var", "section"}) | _NOT_PROSE_CONTAINERS
+# Elements that change what the writer hides without a class (``_mark``): code
+# and the not-prose containers. Every other mark (math, footnotes, alerts) is a class.
+_MARKED = frozenset({"code", "kbd", "samp", "var"}) | _NOT_PROSE_CONTAINERS
 
 
 def _classes(element: lxml.etree._Element) -> frozenset[str]:

@@ -240,7 +240,7 @@ class _Scanner:
     """One pass over a body; ``markdown`` says which kind of code to leave alone."""
 
     def __init__(self, text: str, *, markdown: bool, plain: bool = False) -> None:
-        self.text = text.replace(_OPEN_MARK, "").replace(_CLOSE_MARK, "")
+        self.text = _without_marks(text)
         self.markdown = markdown
         self.plain = plain  # titles and excerpts: text only, no HTML fragments
         self.out: list[str] = []
@@ -400,6 +400,11 @@ class _Scanner:
         return tag.end()  # every other tag (if, for, include, assign...) is removed
 
 
+def _without_marks(text: str) -> str:
+    """``text`` without the private-use characters that hold fragments' places."""
+    return text.replace(_OPEN_MARK, "").replace(_CLOSE_MARK, "")
+
+
 def expand(text: str, *, markdown: bool) -> Expanded:
     """``text`` with every template tag handled.
 
@@ -410,7 +415,7 @@ def expand(text: str, *, markdown: bool) -> Expanded:
         # No tag, and no escaped shortcode or raw marker in code either (each
         # starts with one of these): the scan would copy the text as it is.
         # Its two searches per body were half of parsing a news article.
-        return Expanded(text.replace(_OPEN_MARK, "").replace(_CLOSE_MARK, ""))
+        return Expanded(_without_marks(text))
     return _Scanner(text, markdown=markdown).run()
 
 
